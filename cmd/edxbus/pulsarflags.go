@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/spf13/pflag"
+)
+
+// pulsarOptions are the connection flags shared by every command that talks
+// to Pulsar (produce, ingest, consume, dlq, schema check).
+type pulsarOptions struct {
+	url         string
+	adminURL    string
+	tenant      string
+	namespace   string
+	topicPrefix string
+	opTimeout   time.Duration
+}
+
+func (o *pulsarOptions) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.url, "pulsar-url", "pulsar://127.0.0.1:6650", "Pulsar service URL (pulsar:// or pulsar+ssl://)")
+	fs.StringVar(&o.adminURL, "pulsar-admin-url", "http://127.0.0.1:8080", "Pulsar admin REST URL (schemas, topics)")
+	fs.StringVar(&o.tenant, "tenant", "public", "Pulsar tenant of the event topics")
+	fs.StringVar(&o.namespace, "namespace", "default", "Pulsar namespace of the event topics")
+	fs.StringVar(&o.topicPrefix, "topic-prefix", "", "environment prefix joined to every topic name with a dash, like EVENT_BUS_TOPIC_PREFIX (e.g. dev → dev-course-catalog-info-changed)")
+	fs.DurationVar(&o.opTimeout, "pulsar-operation-timeout", 30*time.Second, "timeout of Pulsar lookups, producer and consumer creation")
+}
+
+// validate checks the flags before anything connects, so a typo fails fast
+// with the flag's name.
+func (o *pulsarOptions) validate() error {
+	u, err := url.Parse(o.url)
+	if err != nil || (u.Scheme != "pulsar" && u.Scheme != "pulsar+ssl") || u.Host == "" {
+		return fmt.Errorf("--pulsar-url %q: want pulsar://host:port or pulsar+ssl://host:port", o.url)
+	}
+	a, err := url.Parse(o.adminURL)
+	if err != nil || (a.Scheme != "http" && a.Scheme != "https") || a.Host == "" {
+		return fmt.Errorf("--pulsar-admin-url %q: want http://host:port or https://host:port", o.adminURL)
+	}
+	for name, v := range map[string]string{"--tenant": o.tenant, "--namespace": o.namespace} {
+		if v == "" || strings.ContainsAny(v, "/ ") {
+			return fmt.Errorf("%s %q: must be a non-empty name without '/' or spaces", name, v)
+		}
+	}
+	if o.opTimeout <= 0 {
+		return fmt.Errorf("--pulsar-operation-timeout must be positive")
+	}
+	return nil
+}
+
+// clientOptions is what pulsar.NewClient needs for these flags.
+func (o *pulsarOptions) clientOptions() pulsar.ClientOptions {
+	return pulsar.ClientOptions{
+		URL:              o.url,
+		OperationTimeout: o.opTimeout,
+	}
+}
+
+// fullTopic is persistent://tenant/namespace/[prefix-]topic.
+func (o *pulsarOptions) fullTopic(topic string) string {
+	if o.topicPrefix != "" {
+		topic = o.topicPrefix + "-" + topic
+	}
+	return fmt.Sprintf("persistent://%s/%s/%s", o.tenant, o.namespace, topic)
+}
