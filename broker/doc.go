@@ -1,0 +1,32 @@
+// Package broker is an embedded, single-node broker that speaks Apache
+// Pulsar's binary protocol well enough for the official Go client
+// (pulsar-client-go v0.21.0) to produce, consume, read, seek and use schemas,
+// dead-letter and retry topics against it unchanged. edxbus uses it for local
+// runs and tests; production uses Apache Pulsar.
+//
+// Start one with New(opts...) and Start(ctx); URL() is the pulsar:// address
+// actually bound. Package brokertest starts one per test. Files are organised
+// one per command group (connect, lookup, produce, subscribe, ack, seek,
+// schema, txn), each opening with what it honours and what it skips.
+//
+// What it deliberately does not do, and how it differs from Apache Pulsar:
+//   - One node: no clusters, bundles, load balancing, redirects, unloading,
+//     geo-replication or replicated subscriptions. Lookups always answer
+//     "connect to me".
+//   - Storage is a local append-only log per topic (or memory), not
+//     BookKeeper: no ledger rollover, no replication, no tiered storage, no
+//     compaction (read_compacted is ignored).
+//   - No transactions (every transaction command gets NotAllowedError), no
+//     authentication or authorisation (any credentials are accepted), no TLS,
+//     no end-to-end encryption support beyond storing encrypted bytes.
+//   - Non-persistent topics are stored like persistent ones.
+//   - No topic termination, so REACHED_END_OF_TOPIC (which the Go client
+//     cannot handle) is never sent; no topic-list watchers.
+//   - Schema validation is enforced by default (Pulsar's default is off);
+//     compatibility defaults to FULL as in Pulsar.
+//   - Redelivery counts, like Pulsar's, are kept in memory only.
+//   - WaitForExclusive producers are refused with ProducerBusy instead of
+//     waiting; Key_Shared does not hold back keys that move to a newly joined
+//     consumer.
+//   - Broker-entry metadata (0x0e02) is never sent.
+package broker

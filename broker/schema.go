@@ -1,0 +1,230 @@
+package broker
+
+// GET_SCHEMA, GET_OR_CREATE_SCHEMA, and the schema rules of PRODUCER and
+// SUBSCRIBE.
+//
+// Honoured: one schema history per tenant/namespace/topic (shared by the
+// partitions); versions are 8-byte big-endian numbers from 0; a schema equal
+// to a stored one gets that version; producers with a schema register it,
+// producers without one are refused on topics that have one when validation
+// is enforced (the default here); None-typed (bytes) schemas count as "no
+// schema"; a consumer schema is registered on an idle topic without schema
+// and refused (IncompatibleSchema) on an active one; GET_OR_CREATE_SCHEMA
+// always sets error_message with error_code. Compatibility rules live behind
+// schemaRegistry.
+
+import (
+	"encoding/binary"
+	"sync"
+	"time"
+
+	"github.com/edxbus/edxbus/broker/internal/wire"
+)
+
+// SchemaInfo is one stored schema version.
+type SchemaInfo struct {
+	Type       wire.Schema_Type
+	Name       string
+	Data       []byte
+	Properties map[string]string
+	Version    int64
+	Timestamp  time.Time
+}
+
+// schemaRegistry is what the broker needs from a schema registry; errors it
+// returns for refused schemas are *Error with IncompatibleSchema.
+type schemaRegistry interface {
+	Latest(id string) (SchemaInfo, bool, error)
+	Version(id string, version int64) (SchemaInfo, bool, error)
+	// Put returns the version of an equal stored schema, or checks s for
+	// compatibility and stores it as a new version.
+	Put(id string, s SchemaInfo) (int64, error)
+	// CheckReader checks that a consumer with schema s can read the topic.
+	CheckReader(id string, s SchemaInfo) error
+}
+
+func schemaFromWire(s *wire.Schema) (SchemaInfo, bool) {
+	if s == nil || s.GetType() == wire.Schema_None {
+		return SchemaInfo{}, false
+	}
+	info := SchemaInfo{Type: s.GetType(), Name: s.GetName(), Data: s.GetSchemaData()}
+	if len(s.GetProperties()) > 0 {
+		info.Properties = map[string]string{}
+		for _, kv := range s.GetProperties() {
+			info.Properties[kv.GetKey()] = kv.GetValue()
+		}
+	}
+	return info, true
+}
+
+func schemaToWire(info SchemaInfo) *wire.Schema {
+	name := info.Name
+	if name == "" {
+		name = info.Type.String()
+	}
+	out := &wire.Schema{Name: &name, SchemaData: info.Data, Type: info.Type.Enum()}
+	if out.SchemaData == nil {
+		out.SchemaData = []byte{}
+	}
+	for k, v := range info.Properties {
+		out.Properties = append(out.Properties, &wire.KeyValue{Key: strPtr(k), Value: strPtr(v)})
+	}
+	return out
+}
+
+// schemaForProducer returns the schema version a producer writes with (nil
+// for none) or the refusal.
+func (b *Broker) schemaForProducer(t *topic, s *wire.Schema) ([]byte, error) {
+	id := t.name.SchemaID()
+	info, ok := schemaFromWire(s)
+	if !ok {
+		if !b.cfg.schemaEnforced {
+			return nil, nil
+		}
+		_, has, err := b.schema.Latest(id)
+		if err != nil {
+			return nil, errorf(wire.ServerError_MetadataError, "read schema: %v", err)
+		}
+		if has {
+			return nil, errorf(wire.ServerError_IncompatibleSchema, "Producers cannot connect or send message without a schema to topics with a schema")
+		}
+		return nil, nil
+	}
+	v, err := b.schema.Put(id, info)
+	if err != nil {
+		return nil, err
+	}
+	return schemaVersionBytes(v), nil
+}
+
+// schemaForConsumer applies Pulsar's consumer schema rules.
+func (b *Broker) schemaForConsumer(t *topic, s *wire.Schema) error {
+	info, ok := schemaFromWire(s)
+	if !ok {
+		return nil
+	}
+	id := t.name.SchemaID()
+	_, has, err := b.schema.Latest(id)
+	if err != nil {
+		return errorf(wire.ServerError_MetadataError, "read schema: %v", err)
+	}
+	if !has {
+		if t.isActive() {
+			return errorf(wire.ServerError_IncompatibleSchema, "Failed to add schema to an active topic with empty(BYTES) schema")
+		}
+		_, err := b.schema.Put(id, info)
+		return err
+	}
+	return b.schema.CheckReader(id, info)
+}
+
+func (c *conn) handleGetSchema(cmd *wire.CommandGetSchema) bool {
+	if cmd == nil {
+		return false
+	}
+	rid := cmd.GetRequestId()
+	resp := &wire.CommandGetSchemaResponse{RequestId: &rid}
+	fail := func(code wire.ServerError, msg string) {
+		resp.ErrorCode, resp.ErrorMessage = code.Enum(), &msg
+	}
+	name, err := parseTopic(cmd.GetTopic())
+	if err != nil {
+		fail(wire.ServerError_InvalidTopicName, err.Error())
+	} else {
+		var info SchemaInfo
+		var found bool
+		if v := cmd.GetSchemaVersion(); len(v) == 8 {
+			info, found, err = c.b.schema.Version(name.SchemaID(), int64(binary.BigEndian.Uint64(v)))
+		} else if len(v) == 0 {
+			info, found, err = c.b.schema.Latest(name.SchemaID())
+		} else {
+			fail(wire.ServerError_IncompatibleSchema, "Empty schema version")
+		}
+		switch {
+		case resp.ErrorCode != nil:
+		case err != nil:
+			fail(wire.ServerError_MetadataError, err.Error())
+		case !found:
+			fail(wire.ServerError_TopicNotFound, "Topic not found or no-schema")
+		default:
+			resp.Schema = schemaToWire(info)
+			resp.SchemaVersion = schemaVersionBytes(info.Version)
+		}
+	}
+	c.send(&wire.BaseCommand{Type: wire.BaseCommand_GET_SCHEMA_RESPONSE.Enum(), GetSchemaResponse: resp}, nil)
+	return true
+}
+
+func (c *conn) handleGetOrCreateSchema(cmd *wire.CommandGetOrCreateSchema) bool {
+	if cmd == nil {
+		return false
+	}
+	rid := cmd.GetRequestId()
+	resp := &wire.CommandGetOrCreateSchemaResponse{RequestId: &rid}
+	name, err := parseTopic(cmd.GetTopic())
+	if err == nil {
+		info, ok := schemaFromWire(cmd.GetSchema())
+		if ok {
+			var v int64
+			v, err = c.b.schema.Put(name.SchemaID(), info)
+			if err == nil {
+				resp.SchemaVersion = schemaVersionBytes(v)
+			}
+		} else {
+			resp.SchemaVersion = []byte{}
+		}
+	}
+	if err != nil {
+		code, msg := toServerError(err)
+		resp.ErrorCode, resp.ErrorMessage = code.Enum(), &msg
+	}
+	c.send(&wire.BaseCommand{Type: wire.BaseCommand_GET_OR_CREATE_SCHEMA_RESPONSE.Enum(), GetOrCreateSchemaResponse: resp}, nil)
+	return true
+}
+
+// memSchemas is the interim registry: exact-bytes equality, every new
+// schema accepted. It is replaced by broker/internal/schemareg.
+type memSchemas struct {
+	mu       sync.Mutex
+	versions map[string][]SchemaInfo
+}
+
+func newSchemaRegistry(strategy string) (schemaRegistry, error) {
+	return &memSchemas{versions: map[string][]SchemaInfo{}}, nil
+}
+
+func (m *memSchemas) Latest(id string) (SchemaInfo, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	vs := m.versions[id]
+	if len(vs) == 0 {
+		return SchemaInfo{}, false, nil
+	}
+	return vs[len(vs)-1], true, nil
+}
+
+func (m *memSchemas) Version(id string, v int64) (SchemaInfo, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	vs := m.versions[id]
+	if v < 0 || v >= int64(len(vs)) {
+		return SchemaInfo{}, false, nil
+	}
+	return vs[v], true, nil
+}
+
+func (m *memSchemas) Put(id string, s SchemaInfo) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, v := range m.versions[id] {
+		if v.Type == s.Type && string(v.Data) == string(s.Data) {
+			return v.Version, nil
+		}
+	}
+	s.Version = int64(len(m.versions[id]))
+	s.Timestamp = time.Now()
+	m.versions[id] = append(m.versions[id], s)
+	return s.Version, nil
+}
+
+func (m *memSchemas) CheckReader(string, SchemaInfo) error { return nil }

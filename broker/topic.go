@@ -1,0 +1,161 @@
+package broker
+
+import (
+	"sort"
+	"sync"
+
+	"github.com/edxbus/edxbus/broker/internal/storage"
+	"github.com/edxbus/edxbus/broker/internal/wire"
+)
+
+// topic is one loaded topic (or one partition of a partitioned topic).
+type topic struct {
+	b    *Broker
+	name topicName
+	key  string
+	log  storage.Log
+
+	mu        sync.Mutex
+	producers map[string]*producer // by producer name
+	exclusive *producer            // the producer holding exclusive access, if any
+	epoch     uint64               // bumped whenever an exclusive producer takes over
+	subs      map[string]*subscription
+	dedup     map[string]*dedupState // producer name → sequence ids (dedup on)
+	closed    bool
+}
+
+type dedupState struct {
+	pushed    int64 // highest sequence id accepted (stored or being stored)
+	persisted int64 // highest sequence id durably stored
+}
+
+func newTopic(b *Broker, name topicName, lg storage.Log) (*topic, error) {
+	t := &topic{
+		b:         b,
+		name:      name,
+		key:       name.String(),
+		log:       lg,
+		producers: map[string]*producer{},
+		subs:      map[string]*subscription{},
+		dedup:     map[string]*dedupState{},
+	}
+	cursors, err := lg.LoadCursors()
+	if err != nil {
+		return nil, errorf(wire.ServerError_PersistenceError, "load cursors of %s: %v", t.key, err)
+	}
+	for subName, st := range cursors {
+		s := newSubscription(t, subName, true, st)
+		t.subs[subName] = s
+	}
+	if b.cfg.dedup {
+		t.rebuildDedup()
+	}
+	return t, nil
+}
+
+// rebuildDedup recovers the highest sequence id of every producer from the
+// stored entries, so duplicates are still caught after a restart.
+func (t *topic) rebuildDedup() {
+	first, last := t.log.FirstID(), t.log.LastID()
+	if first < 0 {
+		return
+	}
+	for id := first; id <= last; id++ {
+		e, err := t.log.Read(id)
+		if err != nil {
+			continue
+		}
+		m, err := wire.PeekMetadata(e.Data)
+		if err != nil {
+			continue
+		}
+		name := string(m.ProducerName)
+		st := t.dedup[name]
+		if st == nil {
+			st = &dedupState{pushed: -1, persisted: -1}
+			t.dedup[name] = st
+		}
+		if seq := int64(m.SequenceID); seq > st.persisted {
+			st.persisted, st.pushed = seq, seq
+		}
+	}
+}
+
+// entryAdded wakes every subscription's dispatcher.
+func (t *topic) entryAdded() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range t.subs {
+		s.wakeUp()
+	}
+}
+
+func (t *topic) removeProducer(p *producer) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.producers[p.name] == p {
+		delete(t.producers, p.name)
+	}
+	if t.exclusive == p {
+		t.exclusive = nil
+	}
+}
+
+// isActive reports whether the topic has or had traffic: Pulsar lets a
+// consumer register a schema only on an idle topic.
+func (t *topic) isActive() bool {
+	t.mu.Lock()
+	n := len(t.producers)
+	for _, s := range t.subs {
+		n += s.consumerCount()
+	}
+	t.mu.Unlock()
+	return n > 0 || t.log.LastID() >= 0
+}
+
+// trimAcked drops storage no durable subscription still needs.
+func (t *topic) trimAcked() {
+	t.mu.Lock()
+	min := int64(-1)
+	have := false
+	for _, s := range t.subs {
+		if !s.durable {
+			continue
+		}
+		md := s.markDeletePosition()
+		if !have || md < min {
+			min, have = md, true
+		}
+	}
+	t.mu.Unlock()
+	if have && min >= 0 {
+		if err := t.log.TrimBefore(min + 1); err != nil {
+			t.b.log.Warn().Err(err).Str("topic", t.key).Msg("trim")
+		}
+	}
+}
+
+func (t *topic) subscriptionNames() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]string, 0, len(t.subs))
+	for n := range t.subs {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// shutdown stops the dispatchers; the store closes the log.
+func (t *topic) shutdown() {
+	t.mu.Lock()
+	t.closed = true
+	subs := make([]*subscription, 0, len(t.subs))
+	for _, s := range t.subs {
+		subs = append(subs, s)
+	}
+	t.mu.Unlock()
+	for _, s := range subs {
+		s.stop()
+	}
+}
