@@ -215,6 +215,15 @@ func (c *conn) sendSuccess(requestID uint64) {
 	}, nil)
 }
 
+func (c *conn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
 func (c *conn) producer(id uint64) *producer {
 	c.mu.Lock()
 	defer c.mu.Unlock()

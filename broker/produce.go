@@ -38,6 +38,7 @@ type producer struct {
 	schemaVersion []byte // nil when the producer has no schema
 	requestID     uint64
 	lastSeq       int64
+	epoch         uint64 // the client's reconnect counter
 
 	rmu      sync.Mutex
 	receipts []*pendingReceipt
@@ -117,6 +118,7 @@ func (b *Broker) addProducer(c *conn, cmd *wire.CommandProducer) (*producer, err
 		schemaVersion: version,
 		requestID:     cmd.GetRequestId(),
 		lastSeq:       -1,
+		epoch:         cmd.GetEpoch(),
 	}
 	if cmd.GetUserProvidedProducerName() || cmd.GetProducerName() != "" {
 		p.name = cmd.GetProducerName()
@@ -130,9 +132,19 @@ func (b *Broker) addProducer(c *conn, cmd *wire.CommandProducer) (*producer, err
 		t.mu.Unlock()
 		return nil, errorf(wire.ServerError_ServiceNotReady, "topic %s is closing", t.key)
 	}
-	if _, busy := t.producers[p.name]; busy {
-		t.mu.Unlock()
-		return nil, errorf(wire.ServerError_ProducerBusy, "Producer with name '%s' is already connected to topic", p.name)
+	if old, busy := t.producers[p.name]; busy {
+		// Like Pulsar, let a reconnecting producer replace its own stale
+		// registration: the old connection is gone, or the name was
+		// broker-assigned and the epoch moved on.
+		if !old.c.isClosed() && (cmd.GetUserProvidedProducerName() || p.epoch <= old.epoch) {
+			t.mu.Unlock()
+			return nil, errorf(wire.ServerError_ProducerBusy, "Producer with name '%s' is already connected to topic", p.name)
+		}
+		delete(t.producers, p.name)
+		if t.exclusive == old {
+			t.exclusive = nil
+		}
+		fenced = append(fenced, old)
 	}
 	switch p.mode {
 	case wire.ProducerAccessMode_Shared:
