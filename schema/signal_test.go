@@ -1,0 +1,135 @@
+package schema
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestSignalSendOrderAndStop(t *testing.T) {
+	sig := NewSignal[CourseCatalogInfoChanged](EventCourseCatalogInfoChanged)
+	var calls []string
+	boom := errors.New("boom")
+	sig.Connect(func(_ context.Context, _ Metadata, d CourseCatalogInfoChanged) error {
+		calls = append(calls, "first:"+d.CatalogInfo.CourseKey)
+		return nil
+	})
+	failing := sig.Connect(func(context.Context, Metadata, CourseCatalogInfoChanged) error {
+		calls = append(calls, "second")
+		return boom
+	})
+	sig.Connect(func(context.Context, Metadata, CourseCatalogInfoChanged) error {
+		calls = append(calls, "third")
+		return nil
+	})
+	meta := NewMetadata(EventCourseCatalogInfoChanged)
+	meta.FromEventBus = true
+	data := *catalogSample()
+
+	err := sig.Send(context.Background(), meta, data)
+	var he *HandlerError
+	if !errors.As(err, &he) || he.Handler != failing || !errors.Is(err, boom) || he.EventID != meta.ID {
+		t.Fatalf("Send error = %v, want HandlerError of handler %d wrapping boom", err, failing)
+	}
+	if got := strings.Join(calls, ","); got != "first:course-v1:edX+DemoX+Demo_Course,second" {
+		t.Fatalf("Send ran %s", got)
+	}
+
+	calls = nil
+	err = sig.SendRobust(context.Background(), meta, data)
+	if !errors.Is(err, boom) || strings.Join(calls, ",") != "first:course-v1:edX+DemoX+Demo_Course,second,third" {
+		t.Fatalf("SendRobust = %v after %v", err, calls)
+	}
+
+	if !sig.Disconnect(failing) || sig.Disconnect(failing) {
+		t.Fatal("Disconnect must report true once, then false")
+	}
+	if err := sig.Send(context.Background(), meta, data); err != nil {
+		t.Fatalf("Send after Disconnect = %v", err)
+	}
+}
+
+func TestSignalSendRobustJoinsEveryError(t *testing.T) {
+	sig := NewSignal[int]("x")
+	e1, e2 := errors.New("one"), errors.New("two")
+	id1 := sig.Connect(func(context.Context, Metadata, int) error { return e1 })
+	sig.Connect(func(context.Context, Metadata, int) error { panic("kaboom") })
+	id3 := sig.Connect(func(context.Context, Metadata, int) error { return e2 })
+	err := sig.SendRobust(context.Background(), Metadata{ID: "m"}, 1)
+	if !errors.Is(err, e1) || !errors.Is(err, e2) || !strings.Contains(err.Error(), "panic: kaboom") {
+		t.Fatalf("SendRobust = %v", err)
+	}
+	for _, id := range []HandlerID{id1, id3} {
+		if !strings.Contains(err.Error(), "handler "+itoa(int(id))) {
+			t.Errorf("error %q does not name handler %d", err, id)
+		}
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestSignalEmit(t *testing.T) {
+	sig := NewSignal[CourseCatalogInfoChanged](EventCourseCatalogInfoChanged)
+	var got []string
+	sig.Connect(func(_ context.Context, _ Metadata, d CourseCatalogInfoChanged) error {
+		got = append(got, d.CatalogInfo.CourseKey)
+		return nil
+	})
+	var em Emitter = sig
+	if em.EventType() != EventCourseCatalogInfoChanged {
+		t.Fatalf("EventType = %q", em.EventType())
+	}
+	v := catalogSample()
+	var nilPtr *CourseCatalogInfoChanged
+	tests := []struct {
+		name    string
+		value   any
+		wantErr bool
+	}{
+		{"value", *v, false},
+		{"pointer", v, false},
+		{"nil pointer", nilPtr, true},
+		{"wrong type", &CertificateEvent{}, true},
+		{"nil", nil, true},
+	}
+	for _, tt := range tests {
+		for _, robust := range []bool{false, true} {
+			err := em.Emit(context.Background(), Metadata{}, tt.value, robust)
+			var te *EmitTypeError
+			if tt.wantErr != (err != nil) || (tt.wantErr && (!errors.As(err, &te) || !IsPermanent(err))) {
+				t.Errorf("%s robust=%v: Emit = %v", tt.name, robust, err)
+			}
+		}
+	}
+	if len(got) != 4 {
+		t.Fatalf("handlers ran %d times, want 4", len(got))
+	}
+}
+
+func TestSignalConcurrentUse(t *testing.T) {
+	sig := NewSignal[int]("x")
+	var mu sync.Mutex
+	total := 0
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := sig.Connect(func(context.Context, Metadata, int) error {
+				mu.Lock()
+				total++
+				mu.Unlock()
+				return nil
+			})
+			_ = sig.Send(context.Background(), Metadata{}, 1)
+			sig.Disconnect(id)
+		}()
+	}
+	wg.Wait()
+	if total < 8 {
+		t.Fatalf("handlers ran %d times, want at least 8", total)
+	}
+}
