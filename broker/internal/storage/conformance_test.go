@@ -20,6 +20,14 @@ type implementation struct {
 func implementations() []implementation {
 	return []implementation{
 		{"memory", func(t *testing.T) Store { return NewMemory() }},
+		{"disk", func(t *testing.T) Store {
+			// Small segments so that rolling and trimming are exercised.
+			st, err := Open(t.TempDir(), WithSegmentSize(4<<10))
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			return st
+		}},
 	}
 }
 
