@@ -57,6 +57,7 @@ underscores), e.g. --redis-url is EDXBUS_REDIS_URL.`,
 	root.AddCommand(
 		newVersionCommand(),
 		newDocsCommand(),
+		newBrokerCommand(g),
 	)
 	annotateEnv(root)
 	return root

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/edxbus/edxbus/broker"
+)
+
+// brokerOptions are the flags of `edxbus broker` (and of the embedded broker
+// that `edxbus run` starts).
+type brokerOptions struct {
+	addr              string
+	adminAddr         string
+	dataDir           string
+	maxMessageSize    int
+	deduplication     bool
+	schemaEnforced    bool
+	schemaCompat      string
+	insecureListenAll bool
+}
+
+func (o *brokerOptions) addFlags(cmd *cobra.Command, defaultDataDir string) {
+	fs := cmd.Flags()
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:6650", "listen address of the Pulsar binary protocol")
+	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:8080", "listen address of the admin REST API and /metrics")
+	fs.StringVar(&o.dataDir, "data-dir", defaultDataDir, "directory of the topic logs and cursors; empty keeps everything in memory")
+	fs.IntVar(&o.maxMessageSize, "max-message-size", 5<<20, "largest message accepted, in bytes (advertised to clients)")
+	fs.BoolVar(&o.deduplication, "deduplication", true, "broker-side deduplication by producer name and sequence id")
+	fs.BoolVar(&o.schemaEnforced, "schema-validation-enforced", true, "refuse producers without a schema on topics that have one")
+	fs.StringVar(&o.schemaCompat, "schema-compatibility", "FULL", "default schema compatibility strategy (ALWAYS_COMPATIBLE, ALWAYS_INCOMPATIBLE, BACKWARD, FORWARD, FULL, *_TRANSITIVE)")
+	fs.BoolVar(&o.insecureListenAll, "insecure", false, "allow listening on a non-loopback address (the embedded broker has no authentication)")
+}
+
+func (o *brokerOptions) validate() error {
+	if o.maxMessageSize < 1024 {
+		return fmt.Errorf("--max-message-size %d: must be at least 1024 bytes", o.maxMessageSize)
+	}
+	switch strings.ToUpper(o.schemaCompat) {
+	case "ALWAYS_COMPATIBLE", "ALWAYS_INCOMPATIBLE", "BACKWARD", "FORWARD", "FULL",
+		"BACKWARD_TRANSITIVE", "FORWARD_TRANSITIVE", "FULL_TRANSITIVE":
+	default:
+		return fmt.Errorf("--schema-compatibility %q: not a Pulsar compatibility strategy", o.schemaCompat)
+	}
+	for flag, addr := range map[string]string{"--addr": o.addr, "--admin-addr": o.adminAddr} {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return fmt.Errorf("%s %q: %w", flag, addr, err)
+		}
+		if !o.insecureListenAll && !isLoopback(host) {
+			return fmt.Errorf("%s %q: the embedded broker has no authentication; listen on loopback or pass --insecure", flag, addr)
+		}
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (o *brokerOptions) brokerOptions() []broker.Option {
+	return []broker.Option{
+		broker.WithAddr(o.addr),
+		broker.WithAdminAddr(o.adminAddr),
+		broker.WithDataDir(o.dataDir),
+		broker.WithMaxMessageSize(o.maxMessageSize),
+		broker.WithDeduplication(o.deduplication),
+		broker.WithSchemaValidationEnforced(o.schemaEnforced),
+		broker.WithSchemaCompatibility(strings.ToUpper(o.schemaCompat)),
+	}
+}
+
+func newBrokerCommand(g *globalOptions) *cobra.Command {
+	o := &brokerOptions{}
+	cmd := &cobra.Command{
+		Use:   "broker",
+		Short: "Run the embedded Pulsar-compatible broker on its own",
+		Long: `Runs edxbus's embedded single-node broker. It speaks Apache Pulsar's binary protocol, so the
+official clients (and edxbus produce/consume) connect to it with a pulsar:// URL. It is meant for
+local runs, tests and small single-machine set-ups; production points at an Apache Pulsar cluster.`,
+		Example: "  edxbus broker --data-dir ./data\n  EDXBUS_ADDR=127.0.0.1:6651 edxbus broker --data-dir \"\" # in memory",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.validate(); err != nil {
+				return err
+			}
+			log, err := g.logger(os.Stderr)
+			if err != nil {
+				return err
+			}
+			if o.dataDir != "" {
+				if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
+					return fmt.Errorf("--data-dir: %w", err)
+				}
+			}
+			b, err := broker.New(append(o.brokerOptions(), broker.WithLogger(log))...)
+			if err != nil {
+				return err
+			}
+			if err := b.Start(cmd.Context()); err != nil {
+				return err
+			}
+			log.Info().Str("url", b.URL()).Str("admin", b.AdminAddr()).Str("data_dir", o.dataDir).Msg("broker started")
+			<-cmd.Context().Done()
+			log.Info().Msg("shutting down")
+			return b.Close()
+		},
+	}
+	o.addFlags(cmd, "./.edxbus/broker")
+	return cmd
+}
