@@ -159,15 +159,21 @@ func (l *Log) FindByTime(t time.Time) int64 {
 	return l.first + int64(i)
 }
 
+// segmentEntries mimics the disk log's segment granularity: whole blocks of
+// entries are dropped, and the block holding the last entry never is, so
+// the last message id stays readable.
+const segmentEntries = 1024
+
 func (l *Log) TrimBefore(id int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := id - l.first
+	if max := int64(len(l.entries)) - 1; n > max {
+		n = max
+	}
+	n -= n % segmentEntries
 	if n <= 0 {
 		return nil
-	}
-	if n > int64(len(l.entries)) {
-		n = int64(len(l.entries))
 	}
 	l.entries = append([]storage.Entry(nil), l.entries[n:]...)
 	l.first += n
