@@ -310,14 +310,22 @@ func resolveFieldPath(s avro.Schema, path string) (avro.Schema, error) {
 	}
 }
 
-// unwrapNullable returns T for a ["null", T] union, s otherwise.
+// unwrapNullable returns T for a ["null", T] union, s otherwise, with named
+// type references followed.
 func unwrapNullable(s avro.Schema) avro.Schema {
 	if u, ok := s.(*avro.UnionSchema); ok && u.Nullable() {
 		for _, t := range u.Types() {
 			if t.Type() != avro.Null {
-				return t
+				return derefSchema(t)
 			}
 		}
+	}
+	return derefSchema(s)
+}
+
+func derefSchema(s avro.Schema) avro.Schema {
+	if ref, ok := s.(*avro.RefSchema); ok {
+		return ref.Schema()
 	}
 	return s
 }
