@@ -12,7 +12,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/edxbus/edxbus/broker/internal/memstore"
 	"github.com/edxbus/edxbus/broker/internal/storage"
 	"github.com/edxbus/edxbus/broker/internal/wire"
 )
@@ -56,11 +55,15 @@ func New(opts ...Option) (*Broker, error) {
 		return nil, err
 	}
 	st := cfg.store
-	if st == nil {
-		if cfg.dataDir != "" {
-			return nil, errors.New("broker: disk storage is not available yet; use an empty data dir for in-memory mode")
+	switch {
+	case st != nil:
+	case cfg.dataDir == "":
+		st = storage.NewMemory()
+	default:
+		st, err = storage.Open(cfg.dataDir, cfg.storageOpts...)
+		if err != nil {
+			return nil, fmt.Errorf("broker: open data dir: %w", err)
 		}
-		st = memstore.New()
 	}
 	var rnd [3]byte
 	_, _ = rand.Read(rnd[:])
@@ -149,6 +152,9 @@ func (b *Broker) URL() string {
 
 // AdminAddr is the address the admin REST layer should listen on.
 func (b *Broker) AdminAddr() string { return b.cfg.adminAddr }
+
+// AdminURL is the http:// base URL of the admin REST layer.
+func (b *Broker) AdminURL() string { return "http://" + b.cfg.adminAddr }
 
 // Faults returns the fault-injection hooks.
 func (b *Broker) Faults() *Faults { return b.faults }

@@ -24,6 +24,7 @@ type config struct {
 	keepAlive           time.Duration
 	maxUnackedPerConsum int
 	store               storage.Store
+	storageOpts         []storage.Option
 }
 
 func defaultConfig() config {
@@ -90,3 +91,10 @@ func WithMaxUnackedMessagesPerConsumer(n int) Option {
 // WithStore makes the broker use st instead of opening one from the data
 // dir; the broker closes it on Close.
 func WithStore(st storage.Store) Option { return func(c *config) { c.store = st } }
+
+// WithFsync turns fsync before send receipts off when false (benchmarks and
+// throwaway data only: a power failure may then lose receipted messages).
+// It only matters with WithDataDir.
+func WithFsync(on bool) Option {
+	return func(c *config) { c.storageOpts = append(c.storageOpts, storage.WithSync(on)) }
+}

@@ -128,12 +128,27 @@ func (t *topic) trimAcked() {
 		}
 	}
 	t.mu.Unlock()
-	if have && min >= 0 {
-		if err := t.log.TrimBefore(min + 1); err != nil {
-			t.b.log.Warn().Err(err).Str("topic", t.key).Msg("trim")
-		}
+	if !have || min < 0 {
+		return
+	}
+	// Trim in blocks of trimBlock ids (the disk log trims whole segments
+	// anyway) so that a seek back shortly after acknowledging still finds
+	// its entries, and never the last entry: GET_LAST_MESSAGE_ID reads it.
+	before := min + 1
+	if last := t.log.LastID(); before > last {
+		before = last
+	}
+	before -= before % trimBlock
+	if before <= 0 {
+		return
+	}
+	if err := t.log.TrimBefore(before); err != nil {
+		t.b.log.Warn().Err(err).Str("topic", t.key).Msg("trim")
 	}
 }
+
+// trimBlock is the granularity of retention in entry ids.
+const trimBlock = 1024
 
 func (t *topic) subscriptionNames() []string {
 	t.mu.Lock()
