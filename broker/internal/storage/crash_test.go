@@ -75,7 +75,7 @@ func TestSurvivesKill9(t *testing.T) {
 	}
 	dir := t.TempDir()
 	type receipt struct{ p, seq int }
-	receipts := map[int64]receipt{} // over both rounds
+	receipts := map[int64]receipt{}      // over both rounds
 	for round := 0; round < 2; round++ { // the second round recovers and continues
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), crashHelperEnv+"="+dir)
