@@ -1,0 +1,157 @@
+package schema
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+)
+
+// The xblock events gained XBlockData.version after upstream stored its
+// snapshots: data from an old producer must read with today's schema (version
+// = null) and today's data must read with the old schema (version skipped).
+func TestDecodeWriterXBlockVersionField(t *testing.T) {
+	for _, eventType := range []string{
+		"org.openedx.content_authoring.xblock.created.v1", "org.openedx.content_authoring.xblock.updated.v1",
+		EventXBlockPublished, EventXBlockDeleted, EventXBlockDuplicated,
+	} {
+		t.Run(eventType, func(t *testing.T) {
+			ev := mustLookup(t, eventType)
+			upstreamJSON, ok := upstreamSchema(t, eventType)
+			if !ok {
+				t.Fatal("no upstream snapshot")
+			}
+			old := eventWithSchema(t, ev, upstreamJSON)
+			info := map[string]any{"usage_key": "block-v1:edX+D+1+type@video+block@v", "block_type": "video"}
+			if eventType == EventXBlockDuplicated {
+				info["source_usage_key"] = "block-v1:edX+D+1+type@video+block@src"
+			}
+			oldData, err := old.Encode(map[string]any{"xblock_info": info})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ev.Decode(oldData); err == nil && eventType == EventXBlockDuplicated {
+				t.Fatal("reading old duplicated data with the new schema as writer should fail: the field layout differs")
+			}
+			got, err := ev.DecodeWriter(old.SchemaJSON, oldData)
+			if err != nil {
+				t.Fatal(err)
+			}
+			xi := (*got.(*map[string]any))["xblock_info"].(map[string]any)
+			if xi["version"] != nil || xi["usage_key"] != info["usage_key"] || xi["source_usage_key"] != info["source_usage_key"] {
+				t.Fatalf("old→new = %v", xi)
+			}
+			key, err := ev.KeyOf(got)
+			if err != nil || key != info["usage_key"] {
+				t.Fatalf("KeyOf = %q, %v", key, err)
+			}
+
+			newInfo := map[string]any{"version": "v7"}
+			for k, v := range info {
+				newInfo[k] = v
+			}
+			newData, err := ev.Encode(map[string]any{"xblock_info": newInfo})
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := old.DecodeWriter(ev.SchemaJSON, newData)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := map[string]any{"xblock_info": info}; !reflect.DeepEqual(*back.(*map[string]any), want) {
+				t.Fatalf("new→old = %v, want %v", *back.(*map[string]any), want)
+			}
+			if len(ev.resolved) != 1 || len(old.resolved) != 1 {
+				t.Fatalf("resolved caches hold %d and %d schemas, want 1 each", len(ev.resolved), len(old.resolved))
+			}
+			if _, err := ev.DecodeWriter(old.SchemaJSON, oldData); err != nil || len(ev.resolved) != 1 {
+				t.Fatalf("second DecodeWriter: %v, cache %d", err, len(ev.resolved))
+			}
+		})
+	}
+}
+
+func TestDecodeWriterErrors(t *testing.T) {
+	ev := mustLookup(t, EventCourseCatalogInfoChanged)
+	good, err := ev.Encode(catalogSample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Same schema, other formatting: no resolution needed.
+	compact := strings.Join(strings.Fields(ev.SchemaJSON), "")
+	if v, err := ev.DecodeWriter(compact, good); err != nil || !reflect.DeepEqual(v, catalogSample()) {
+		t.Fatalf("DecodeWriter(compact own schema) = %v, %v", v, err)
+	}
+	tests := []struct {
+		name, writer string
+	}{
+		{"not JSON", "{"},
+		{"not a schema", `{"type": "nope"}`},
+		{"incompatible", `{"type":"record","name":"CloudEvent","namespace":"` + EventCourseCatalogInfoChanged + `","fields":[{"name":"catalog_info","type":"long"}]}`},
+		{"other record name", `{"type":"record","name":"Other","fields":[]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ev.DecodeWriter(tt.writer, good)
+			var ie *IncompatibleSchemaError
+			if !errors.As(err, &ie) || ie.EventType != ev.Type {
+				t.Fatalf("error = %v, want *IncompatibleSchemaError", err)
+			}
+		})
+	}
+	if _, err := ev.DecodeWriter(compact, good[:5]); !errors.As(err, new(*DecodeError)) {
+		t.Fatalf("truncated data: %v, want *DecodeError", err)
+	}
+}
+
+func TestPulsarSchema(t *testing.T) {
+	ev := mustLookup(t, EventCourseCatalogInfoChanged)
+	ps := ev.PulsarSchema()
+	info := ps.GetSchemaInfo()
+	if info.Type != pulsar.AVRO || info.Name != ev.Type || info.Schema != ev.SchemaJSON {
+		t.Fatalf("SchemaInfo = %+v", info)
+	}
+	data, err := ps.Encode(catalogSample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ps.Validate(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := ps.Validate(data[:3]); err == nil {
+		t.Fatal("Validate accepted truncated data")
+	}
+	var typed CourseCatalogInfoChanged
+	if err := ps.Decode(data, &typed); err != nil || !reflect.DeepEqual(&typed, catalogSample()) {
+		t.Fatalf("Decode(&struct) = %+v, %v", typed, err)
+	}
+	var anyV any
+	if err := ps.Decode(data, &anyV); err != nil || !reflect.DeepEqual(anyV, catalogSample()) {
+		t.Fatalf("Decode(&any) = %+v, %v", anyV, err)
+	}
+	var wrong map[string]any
+	if err := ps.Decode(data, &wrong); !errors.As(err, new(*DecodeError)) {
+		t.Fatalf("Decode(&map) error = %v, want *DecodeError", err)
+	}
+	if err := ps.Decode(data, typed); err == nil {
+		t.Fatal("Decode into a non-pointer succeeded")
+	}
+	if err := ps.Decode(data[:3], &typed); err == nil {
+		t.Fatal("Decode of truncated data succeeded")
+	}
+	if _, err := ps.Encode(&CertificateEvent{}); err == nil {
+		t.Fatal("Encode of another event's type succeeded")
+	}
+
+	generic := mustLookup(t, "org.openedx.content_authoring.course.created.v1").PulsarSchema()
+	data, err = generic.Encode(map[string]any{"course": map[string]any{"course_key": "course-v1:a+b+c"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := generic.Decode(data, &m); err != nil || m["course"].(map[string]any)["course_key"] != "course-v1:a+b+c" {
+		t.Fatalf("generic Decode = %v, %v", m, err)
+	}
+}
