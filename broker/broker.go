@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -36,6 +37,9 @@ type Broker struct {
 	mu     sync.Mutex
 	topics map[string]*topic
 	conns  map[*conn]struct{}
+
+	pmu      sync.Mutex // guards policies; never held while taking mu
+	policies map[string]NamespacePolicies
 }
 
 // New builds a broker; Start makes it listen.
@@ -50,10 +54,11 @@ func New(opts ...Option) (*Broker, error) {
 	if cfg.keepAlive <= 0 {
 		return nil, fmt.Errorf("broker: keep-alive interval must be positive, got %s", cfg.keepAlive)
 	}
-	reg, err := newSchemaRegistry(cfg.compatibility)
-	if err != nil {
-		return nil, err
+	if !validStrategies[strings.ToUpper(cfg.compatibility)] || cfg.compatibility == "" {
+		return nil, fmt.Errorf("broker: unknown schema compatibility strategy %q", cfg.compatibility)
 	}
+	cfg.compatibility = strings.ToUpper(cfg.compatibility)
+	var err error
 	st := cfg.store
 	switch {
 	case st != nil:
@@ -71,12 +76,13 @@ func New(opts ...Option) (*Broker, error) {
 		cfg:            cfg,
 		log:            cfg.log,
 		store:          st,
-		schema:         reg,
 		producerPrefix: "standalone-" + hex.EncodeToString(rnd[:]),
 		topics:         map[string]*topic{},
 		conns:          map[*conn]struct{}{},
+		policies:       map[string]NamespacePolicies{},
 	}
 	b.faults = &Faults{b: b}
+	b.schema = newSchemaRegistry(st)
 	return b, nil
 }
 

@@ -168,7 +168,7 @@ func (b *Broker) addProducer(c *conn, cmd *wire.CommandProducer) (*producer, err
 		t.epoch++
 	}
 	t.producers[p.name] = p
-	if b.cfg.dedup {
+	if t.dedupOn() {
 		if st := t.dedup[p.name]; st != nil {
 			p.lastSeq = st.pushed
 		}
@@ -249,7 +249,10 @@ func (c *conn) handleSend(cmd *wire.CommandSend, payload []byte) bool {
 	}
 	t := p.topic
 	r := &pendingReceipt{seq: seq}
-	if c.b.cfg.dedup {
+	t.mu.Lock()
+	dedup := t.dedupOn()
+	t.mu.Unlock()
+	if dedup {
 		t.mu.Lock()
 		st := t.dedup[p.name]
 		if st == nil {
@@ -277,7 +280,7 @@ func (c *conn) handleSend(cmd *wire.CommandSend, payload []byte) bool {
 	}
 	now := time.Now().Truncate(time.Millisecond)
 	t.log.Append(now, payload, func(id int64, err error) {
-		if err == nil && c.b.cfg.dedup {
+		if err == nil && dedup {
 			t.mu.Lock()
 			if st := t.dedup[p.name]; st != nil && int64(seq) > st.persisted {
 				st.persisted = int64(seq)

@@ -15,7 +15,6 @@ package broker
 
 import (
 	"encoding/binary"
-	"sync"
 	"time"
 
 	"github.com/edxbus/edxbus/broker/internal/wire"
@@ -32,15 +31,23 @@ type SchemaInfo struct {
 }
 
 // schemaRegistry is what the broker needs from a schema registry; errors it
-// returns for refused schemas are *Error with IncompatibleSchema.
+// returns for refused schemas are *Error with IncompatibleSchema. strategy is
+// one of Pulsar's compatibility strategy names.
 type schemaRegistry interface {
 	Latest(id string) (SchemaInfo, bool, error)
 	Version(id string, version int64) (SchemaInfo, bool, error)
+	// Find returns the version of a stored schema equal to s.
+	Find(id string, s SchemaInfo) (int64, bool, error)
 	// Put returns the version of an equal stored schema, or checks s for
 	// compatibility and stores it as a new version.
-	Put(id string, s SchemaInfo) (int64, error)
+	Put(id string, s SchemaInfo, strategy string) (int64, error)
 	// CheckReader checks that a consumer with schema s can read the topic.
-	CheckReader(id string, s SchemaInfo) error
+	CheckReader(id string, s SchemaInfo, strategy string) error
+	// Delete drops every version (the next Put starts a new history) and
+	// returns the last version deleted.
+	Delete(id string) (int64, error)
+	// All lists the live versions, oldest first.
+	All(id string) ([]SchemaInfo, error)
 }
 
 func schemaFromWire(s *wire.Schema) (SchemaInfo, bool) {
@@ -78,7 +85,7 @@ func (b *Broker) schemaForProducer(t *topic, s *wire.Schema) ([]byte, error) {
 	id := t.name.SchemaID()
 	info, ok := schemaFromWire(s)
 	if !ok {
-		if !b.cfg.schemaEnforced {
+		if !b.effective(t.name.NamespaceName()).schemaEnforced {
 			return nil, nil
 		}
 		_, has, err := b.schema.Latest(id)
@@ -90,7 +97,25 @@ func (b *Broker) schemaForProducer(t *topic, s *wire.Schema) ([]byte, error) {
 		}
 		return nil, nil
 	}
-	v, err := b.schema.Put(id, info)
+	return b.putSchema(t.name, info)
+}
+
+// putSchema registers info for the topic's schema id under the namespace's
+// policies: with auto-update off only an already stored schema is accepted.
+func (b *Broker) putSchema(name topicName, info SchemaInfo) ([]byte, error) {
+	pol := b.effective(name.NamespaceName())
+	id := name.SchemaID()
+	if !pol.autoUpdate {
+		v, ok, err := b.schema.Find(id, info)
+		if err != nil {
+			return nil, errorf(wire.ServerError_MetadataError, "read schema: %v", err)
+		}
+		if !ok {
+			return nil, errorf(wire.ServerError_IncompatibleSchema, "Schema not found and schema auto updating is disabled.")
+		}
+		return schemaVersionBytes(v), nil
+	}
+	v, err := b.schema.Put(id, info, pol.compatibility)
 	if err != nil {
 		return nil, err
 	}
@@ -112,10 +137,10 @@ func (b *Broker) schemaForConsumer(t *topic, s *wire.Schema) error {
 		if t.isActive() {
 			return errorf(wire.ServerError_IncompatibleSchema, "Failed to add schema to an active topic with empty(BYTES) schema")
 		}
-		_, err := b.schema.Put(id, info)
+		_, err := b.putSchema(t.name, info)
 		return err
 	}
-	return b.schema.CheckReader(id, info)
+	return b.schema.CheckReader(id, info, b.effective(t.name.NamespaceName()).compatibility)
 }
 
 func (c *conn) handleGetSchema(cmd *wire.CommandGetSchema) bool {
@@ -165,11 +190,7 @@ func (c *conn) handleGetOrCreateSchema(cmd *wire.CommandGetOrCreateSchema) bool 
 	if err == nil {
 		info, ok := schemaFromWire(cmd.GetSchema())
 		if ok {
-			var v int64
-			v, err = c.b.schema.Put(name.SchemaID(), info)
-			if err == nil {
-				resp.SchemaVersion = schemaVersionBytes(v)
-			}
+			resp.SchemaVersion, err = c.b.putSchema(name, info)
 		} else {
 			resp.SchemaVersion = []byte{}
 		}
@@ -181,50 +202,3 @@ func (c *conn) handleGetOrCreateSchema(cmd *wire.CommandGetOrCreateSchema) bool 
 	c.send(&wire.BaseCommand{Type: wire.BaseCommand_GET_OR_CREATE_SCHEMA_RESPONSE.Enum(), GetOrCreateSchemaResponse: resp}, nil)
 	return true
 }
-
-// memSchemas is the interim registry: exact-bytes equality, every new
-// schema accepted. It is replaced by broker/internal/schemareg.
-type memSchemas struct {
-	mu       sync.Mutex
-	versions map[string][]SchemaInfo
-}
-
-func newSchemaRegistry(strategy string) (schemaRegistry, error) {
-	return &memSchemas{versions: map[string][]SchemaInfo{}}, nil
-}
-
-func (m *memSchemas) Latest(id string) (SchemaInfo, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	vs := m.versions[id]
-	if len(vs) == 0 {
-		return SchemaInfo{}, false, nil
-	}
-	return vs[len(vs)-1], true, nil
-}
-
-func (m *memSchemas) Version(id string, v int64) (SchemaInfo, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	vs := m.versions[id]
-	if v < 0 || v >= int64(len(vs)) {
-		return SchemaInfo{}, false, nil
-	}
-	return vs[v], true, nil
-}
-
-func (m *memSchemas) Put(id string, s SchemaInfo) (int64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, v := range m.versions[id] {
-		if v.Type == s.Type && string(v.Data) == string(s.Data) {
-			return v.Version, nil
-		}
-	}
-	s.Version = int64(len(m.versions[id]))
-	s.Timestamp = time.Now()
-	m.versions[id] = append(m.versions[id], s)
-	return s.Version, nil
-}
-
-func (m *memSchemas) CheckReader(string, SchemaInfo) error { return nil }

@@ -21,6 +21,7 @@ type topic struct {
 	epoch     uint64               // bumped whenever an exclusive producer takes over
 	subs      map[string]*subscription
 	dedup     map[string]*dedupState // producer name → sequence ids (dedup on)
+	dedupRead bool                   // dedup rebuilt from the log
 	closed    bool
 }
 
@@ -47,10 +48,20 @@ func newTopic(b *Broker, name topicName, lg storage.Log) (*topic, error) {
 		s := newSubscription(t, subName, true, st)
 		t.subs[subName] = s
 	}
-	if b.cfg.dedup {
+	return t, nil
+}
+
+// dedupOn reports whether deduplication applies to t now, rebuilding its
+// state from the log the first time. Caller holds t.mu.
+func (t *topic) dedupOn() bool {
+	if !t.b.effective(t.name.NamespaceName()).dedup {
+		return false
+	}
+	if !t.dedupRead {
+		t.dedupRead = true
 		t.rebuildDedup()
 	}
-	return t, nil
+	return true
 }
 
 // rebuildDedup recovers the highest sequence id of every producer from the

@@ -1,0 +1,124 @@
+package broker
+
+// Namespace policies: deduplication, schema validation enforcement, schema
+// compatibility strategy and schema auto-update, stored in the metadata store
+// so they survive restarts. Unset fields fall back to the broker's options,
+// as Pulsar falls back from namespace policy to broker configuration.
+// Skipped: topic-level policies, backlog quotas, rate limits, retention
+// settings.
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/edxbus/edxbus/broker/internal/storage"
+	"github.com/edxbus/edxbus/broker/internal/wire"
+)
+
+// NamespacePolicies are the per-namespace settings the broker honours. A nil
+// or empty field means "use the broker default".
+type NamespacePolicies struct {
+	Deduplication            *bool  `json:"deduplicationEnabled,omitempty"`
+	SchemaValidationEnforced *bool  `json:"schema_validation_enforced,omitempty"`
+	SchemaCompatibility      string `json:"schema_compatibility_strategy,omitempty"`
+	AllowAutoUpdateSchema    *bool  `json:"is_allow_auto_update_schema,omitempty"`
+}
+
+const policiesMetaPrefix = "policies/"
+
+// validStrategies are Pulsar's compatibility strategy names.
+var validStrategies = map[string]bool{
+	"": true, "UNDEFINED": true, "ALWAYS_COMPATIBLE": true, "ALWAYS_INCOMPATIBLE": true,
+	"BACKWARD": true, "FORWARD": true, "FULL": true,
+	"BACKWARD_TRANSITIVE": true, "FORWARD_TRANSITIVE": true, "FULL_TRANSITIVE": true,
+}
+
+func validNamespace(ns string) bool {
+	parts := strings.Split(ns, "/")
+	return len(parts) == 2 && parts[0] != "" && parts[1] != ""
+}
+
+// NamespacePolicies returns the stored policies of "tenant/namespace".
+func (b *Broker) NamespacePolicies(ns string) (NamespacePolicies, error) {
+	if !validNamespace(ns) {
+		return NamespacePolicies{}, errorf(wire.ServerError_MetadataError, "invalid namespace %q", ns)
+	}
+	b.pmu.Lock()
+	defer b.pmu.Unlock()
+	return b.policiesLocked(ns)
+}
+
+func (b *Broker) policiesLocked(ns string) (NamespacePolicies, error) {
+	if p, ok := b.policies[ns]; ok {
+		return p, nil
+	}
+	var p NamespacePolicies
+	raw, err := b.store.GetMeta(policiesMetaPrefix + ns)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+	case err != nil:
+		return p, errorf(wire.ServerError_PersistenceError, "read policies: %v", err)
+	default:
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return p, errorf(wire.ServerError_MetadataError, "corrupt policies of %s: %v", ns, err)
+		}
+	}
+	b.policies[ns] = p
+	return p, nil
+}
+
+// SetNamespacePolicies replaces the policies of "tenant/namespace".
+func (b *Broker) SetNamespacePolicies(ns string, p NamespacePolicies) error {
+	if !validNamespace(ns) {
+		return errorf(wire.ServerError_MetadataError, "invalid namespace %q", ns)
+	}
+	p.SchemaCompatibility = strings.ToUpper(p.SchemaCompatibility)
+	if !validStrategies[p.SchemaCompatibility] {
+		return errorf(wire.ServerError_MetadataError, "unknown schema compatibility strategy %q", p.SchemaCompatibility)
+	}
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	b.pmu.Lock()
+	defer b.pmu.Unlock()
+	if err := b.store.PutMeta(policiesMetaPrefix+ns, raw); err != nil {
+		return errorf(wire.ServerError_PersistenceError, "store policies: %v", err)
+	}
+	b.policies[ns] = p
+	return nil
+}
+
+// effectivePolicies resolves a namespace's policies against the broker's
+// defaults. A policy that cannot be read falls back to the defaults (and is
+// logged): refusing every producer because of a metadata hiccup would be
+// worse.
+type effectivePolicies struct {
+	dedup          bool
+	schemaEnforced bool
+	compatibility  string
+	autoUpdate     bool
+}
+
+func (b *Broker) effective(ns string) effectivePolicies {
+	e := effectivePolicies{dedup: b.cfg.dedup, schemaEnforced: b.cfg.schemaEnforced, compatibility: b.cfg.compatibility, autoUpdate: true}
+	p, err := b.NamespacePolicies(ns)
+	if err != nil {
+		b.log.Warn().Err(err).Str("namespace", ns).Msg("using broker defaults")
+		return e
+	}
+	if p.Deduplication != nil {
+		e.dedup = *p.Deduplication
+	}
+	if p.SchemaValidationEnforced != nil {
+		e.schemaEnforced = *p.SchemaValidationEnforced
+	}
+	if p.SchemaCompatibility != "" && p.SchemaCompatibility != "UNDEFINED" {
+		e.compatibility = p.SchemaCompatibility
+	}
+	if p.AllowAutoUpdateSchema != nil {
+		e.autoUpdate = *p.AllowAutoUpdateSchema
+	}
+	return e
+}
