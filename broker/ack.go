@@ -119,6 +119,13 @@ func (s *subscription) ackCumulative(id *wire.MessageIdData) bool {
 	if upTo <= s.markDelete {
 		return false
 	}
+	s.ackCumulativeTo(upTo)
+	return true
+}
+
+// ackCumulativeTo acknowledges every entry up to and including upTo. Caller
+// holds s.mu.
+func (s *subscription) ackCumulativeTo(upTo int64) {
 	for pid, k := range s.pending {
 		if pid <= upTo {
 			k.unacked -= k.pending[pid]
@@ -136,8 +143,25 @@ func (s *subscription) ackCumulative(id *wire.MessageIdData) bool {
 			delete(s.batchAcks, bid)
 		}
 	}
-	s.markDelete = upTo
-	return true
+	for id := range s.redeliver {
+		if id <= upTo {
+			delete(s.redeliver, id)
+		}
+	}
+	kept := s.replay[:0]
+	for _, id := range s.replay {
+		if id > upTo {
+			kept = append(kept, id)
+		}
+	}
+	s.replay = kept
+	if upTo > s.markDelete {
+		s.markDelete = upTo
+	}
+	if s.readPos <= upTo {
+		s.readPos = upTo + 1
+	}
+	s.dirty = true
 }
 
 func (s *subscription) advanceMarkDelete() {

@@ -37,6 +37,7 @@ type producer struct {
 	mode          wire.ProducerAccessMode
 	schemaVersion []byte // nil when the producer has no schema
 	requestID     uint64
+	since         time.Time
 	lastSeq       int64
 	epoch         uint64 // the client's reconnect counter
 
@@ -119,6 +120,7 @@ func (b *Broker) addProducer(c *conn, cmd *wire.CommandProducer) (*producer, err
 		requestID:     cmd.GetRequestId(),
 		lastSeq:       -1,
 		epoch:         cmd.GetEpoch(),
+		since:         time.Now(),
 	}
 	if cmd.GetUserProvidedProducerName() || cmd.GetProducerName() != "" {
 		p.name = cmd.GetProducerName()
@@ -243,10 +245,12 @@ func (c *conn) handleSend(cmd *wire.CommandSend, payload []byte) bool {
 		c.sendSendError(p.id, seq, wire.ServerError_ChecksumError, "Checksum failed on the broker")
 		return true
 	}
-	if _, err := wire.PeekMetadata(payload); err != nil {
+	meta, err := wire.PeekMetadata(payload)
+	if err != nil {
 		c.sendSendError(p.id, seq, wire.ServerError_MetadataError, "Malformed message metadata: "+err.Error())
 		return true
 	}
+	numMessages := meta.NumMessages
 	t := p.topic
 	r := &pendingReceipt{seq: seq}
 	t.mu.Lock()
@@ -292,6 +296,8 @@ func (c *conn) handleSend(cmd *wire.CommandSend, payload []byte) bool {
 		p.rmu.Unlock()
 		p.flushReceipts()
 		if err == nil {
+			t.msgIn.Add(int64(numMessages))
+			t.bytesIn.Add(int64(len(payload)))
 			t.entryAdded()
 		}
 	})

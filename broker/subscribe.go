@@ -20,6 +20,7 @@ package broker
 import (
 	"math"
 	"sort"
+	"time"
 
 	"github.com/edxbus/edxbus/broker/internal/storage"
 	"github.com/edxbus/edxbus/broker/internal/wire"
@@ -32,12 +33,15 @@ type consumer struct {
 	sub      *subscription
 	priority int32
 	ranges   []*wire.IntRange // Key_Shared STICKY
+	since    time.Time
 
 	// guarded by sub.mu
-	permits int64
-	unacked int64
-	blocked bool            // stopped at the unacked limit until it halves
-	pending map[int64]int64 // entry id → messages in it
+	permits  int64
+	unacked  int64
+	msgOut   int64
+	bytesOut int64
+	blocked  bool            // stopped at the unacked limit until it halves
+	pending  map[int64]int64 // entry id → messages in it
 }
 
 // canReceive reports whether dispatch may give k another entry. Caller
@@ -102,6 +106,7 @@ func (b *Broker) addConsumer(c *conn, cmd *wire.CommandSubscribe) (*consumer, er
 		name:     cmd.GetConsumerName(),
 		priority: cmd.GetPriorityLevel(),
 		pending:  map[int64]int64{},
+		since:    time.Now(),
 	}
 	if ks := cmd.GetKeySharedMeta(); ks != nil && ks.GetKeySharedMode() == wire.KeySharedMode_STICKY {
 		k.ranges = ks.GetHashRanges()

@@ -41,6 +41,8 @@ type subscription struct {
 	resetting  bool        // a seek is disconnecting the consumers
 	ring       []ringPoint // Key_Shared AUTO_SPLIT ring, nil when stale
 	props      map[string]string
+	msgOut     int64
+	bytesOut   int64
 }
 
 func newSubscription(t *topic, name string, durable bool, st storage.CursorState) *subscription {
@@ -262,6 +264,10 @@ func (s *subscription) sendEntry(k *consumer, e storage.Entry, m wire.MetaSummar
 	n := int64(m.NumMessages)
 	k.permits -= n
 	k.unacked += n
+	k.msgOut += n
+	k.bytesOut += int64(len(e.Data))
+	s.msgOut += n
+	s.bytesOut += int64(len(e.Data))
 	k.pending[e.ID] = n
 	s.pending[e.ID] = k
 	ledger, entry := s.t.log.LedgerID(), uint64(e.ID)

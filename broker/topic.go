@@ -3,6 +3,7 @@ package broker
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/edxbus/edxbus/broker/internal/storage"
 	"github.com/edxbus/edxbus/broker/internal/wire"
@@ -23,6 +24,9 @@ type topic struct {
 	dedup     map[string]*dedupState // producer name → sequence ids (dedup on)
 	dedupRead bool                   // dedup rebuilt from the log
 	closed    bool
+
+	msgIn   atomic.Int64
+	bytesIn atomic.Int64
 }
 
 type dedupState struct {
