@@ -239,3 +239,5 @@ func TestEvolutionAgainstUpstreamSnapshots(t *testing.T) {
 		t.Fatalf("%d events have an upstream snapshot, want 72", withSnapshot)
 	}
 }
+
+func newRand(seed int64) *rand.Rand { return rand.New(rand.NewSource(seed)) }

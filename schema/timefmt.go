@@ -166,7 +166,14 @@ func (p *isoParser) parse() (time.Time, error) {
 	if year == 0 {
 		return time.Time{}, fmt.Errorf("year 0 out of range")
 	}
-	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, loc), nil
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, loc)
+	// Python's datetime cannot hold a UTC instant outside years 1-9999
+	// (astimezone raises OverflowError), and FormatTime could not render it
+	// in four digits.
+	if u := t.UTC(); u.Year() < 1 || u.Year() > 9999 {
+		return time.Time{}, fmt.Errorf("instant falls outside years 0001-9999 in UTC")
+	}
+	return t, nil
 }
 
 // fraction reads 1 or more digits of a second fraction, keeping microsecond
