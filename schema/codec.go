@@ -179,7 +179,14 @@ func (e *Event) decodeWith(s avro.Schema, data []byte) (v any, err error) {
 			v, err = nil, &DecodeError{EventType: e.Type, Err: fmt.Errorf("avro decoder panicked: %v", r)}
 		}
 	}()
-	r := avro.NewReader(nil, 0, avro.WithReaderConfig(e.api)).Reset(data)
+	r := e.readers.Get().(*avro.Reader).Reset(data)
+	defer func() {
+		// Pooled readers keep their string slab, which saves an allocation
+		// per decode; strings already handed out never share it again.
+		r.Reset(nil)
+		r.Error = nil
+		e.readers.Put(r)
+	}()
 	r.ReadVal(s, v)
 	if r.Error != nil {
 		return nil, &DecodeError{EventType: e.Type, Err: r.Error}

@@ -52,6 +52,7 @@ type Event struct {
 	datetimePaths map[string]bool
 	newTyped      func() any
 	api           avro.API
+	readers       *sync.Pool // of *avro.Reader configured with api
 
 	resolvedMu sync.Mutex
 	resolved   map[[32]byte]avro.Schema
@@ -138,6 +139,7 @@ func buildRegistry(files fs.FS, catalogueJSON []byte) (*registry, error) {
 	}
 	r := &registry{byType: make(map[string]*Event, len(names))}
 	api := newAvroAPI()
+	readers := &sync.Pool{New: func() any { return avro.NewReader(nil, 0, avro.WithReaderConfig(api)) }}
 	for _, name := range names {
 		raw, err := fs.ReadFile(files, name)
 		if err != nil {
@@ -156,6 +158,7 @@ func buildRegistry(files fs.FS, catalogueJSON []byte) (*registry, error) {
 			datetimePaths: map[string]bool{},
 			newTyped:      typedConstructor(eventType),
 			api:           api,
+			readers:       readers,
 			resolved:      map[[32]byte]avro.Schema{},
 		}
 		if i, ok := meta[eventType]; ok {

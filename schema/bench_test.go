@@ -1,0 +1,74 @@
+package schema
+
+import (
+	"testing"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+)
+
+func BenchmarkCatalogEncode(b *testing.B) {
+	ev := mustLookup(b, EventCourseCatalogInfoChanged)
+	v := catalogSample()
+	b.Run("edxbus", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := ev.Encode(v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("pulsar.AvroSchema", func(b *testing.B) {
+		ps := pulsar.NewAvroSchema(ev.SchemaJSON, nil)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := ps.Encode(v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkCatalogDecode(b *testing.B) {
+	ev := mustLookup(b, EventCourseCatalogInfoChanged)
+	data, err := ev.Encode(catalogSample())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("edxbus", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := ev.Decode(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("edxbus-DecodeWriter-resolved", func(b *testing.B) {
+		upstreamJSON, _ := upstreamSchema(b, EventCourseCatalogInfoChanged)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := ev.DecodeWriter(upstreamJSON, data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("pulsar.AvroSchema", func(b *testing.B) {
+		ps := pulsar.NewAvroSchema(ev.SchemaJSON, nil)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			var v CourseCatalogInfoChanged
+			if err := ps.Decode(data, &v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkParseJSONCatalog(b *testing.B) {
+	ev := mustLookup(b, EventCourseCatalogInfoChanged)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := ev.ParseJSON([]byte(catalogJSON)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
