@@ -194,12 +194,17 @@ func (p *jsonParser) value(s avro.Schema, doc any, path, pattern string) (any, e
 		return out, nil
 	case *avro.PrimitiveSchema:
 		return p.primitive(t, doc, path, pattern)
+	case *avro.NullSchema:
+		if doc != nil {
+			return nil, &FieldError{Path: path, Reason: "want null, got " + describe(doc)}
+		}
+		return nil, nil
 	}
 	return nil, &FieldError{Path: path, Reason: fmt.Sprintf("schema type %s is not supported", s.Type())}
 }
 
 func (p *jsonParser) primitive(t *avro.PrimitiveSchema, doc any, path, pattern string) (any, error) {
-	if doc == nil && t.Type() != avro.Null {
+	if doc == nil {
 		return nil, &FieldError{Path: path, Reason: "must not be null"}
 	}
 	switch t.Type() {
@@ -261,11 +266,6 @@ func (p *jsonParser) primitive(t *avro.PrimitiveSchema, doc any, path, pattern s
 			return nil, &FieldError{Path: path, Reason: "want a string, got " + describe(doc)}
 		}
 		return []byte(s), nil
-	case avro.Null:
-		if doc != nil {
-			return nil, &FieldError{Path: path, Reason: "want null, got " + describe(doc)}
-		}
-		return nil, nil
 	}
 	return nil, &FieldError{Path: path, Reason: fmt.Sprintf("schema type %s is not supported", t.Type())}
 }
