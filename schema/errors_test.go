@@ -138,3 +138,66 @@ func TestParseJSONOtherSchemaShapes(t *testing.T) {
 		}
 	}
 }
+
+func TestErrorMessagesAndUnwrap(t *testing.T) {
+	cause := errors.New("cause")
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{&DecodeError{EventType: "t", Err: cause}, "decode t: cause"},
+		{&EncodeError{EventType: "t", Err: cause}, "encode t: cause"},
+		{&IncompatibleSchemaError{EventType: "t", Err: cause}, "writer schema incompatible with t: cause"},
+		{&UnknownEventTypeError{EventType: "t"}, `unknown event type "t"`},
+		{&KeyError{EventType: "t", Path: "a.b", Reason: "value is null"}, "t: key field a.b: value is null"},
+		{&KeyFieldError{Path: "a.b", Reason: "r"}, `key field "a.b": r`},
+		{&FieldError{Reason: "not valid JSON"}, "event data: not valid JSON"},
+		{&FieldError{Path: "a.b", Reason: "missing (required)"}, "field a.b: missing (required)"},
+		{&MetadataError{Property: "ce_id", Reason: "missing"}, "event metadata: property ce_id: missing"},
+		{&TimeFormatError{Value: "x", Reason: "r"}, `invalid ISO 8601 datetime "x": r`},
+		{&HandlerError{EventType: "t", EventID: "id", Handler: 3, Err: cause}, "t event id: handler 3: cause"},
+		{&EmitTypeError{EventType: "t", Want: "int", Got: "string"}, "emit t: want int or *int, got string"},
+	}
+	for _, tt := range tests {
+		if got := tt.err.Error(); got != tt.want {
+			t.Errorf("%T.Error() = %q, want %q", tt.err, got, tt.want)
+		}
+		if u, ok := tt.err.(interface{ Unwrap() error }); ok && !errors.Is(u.Unwrap(), cause) {
+			t.Errorf("%T does not unwrap to its cause", tt.err)
+		}
+	}
+}
+
+func TestDateTimeJSONAndString(t *testing.T) {
+	var d DateTime
+	if err := d.UnmarshalJSON([]byte(`"2024-01-31T12:00:00.5Z"`)); err != nil || d.String() != "2024-01-31T12:00:00.500000+00:00" {
+		t.Fatalf("UnmarshalJSON = %v, %v", d, err)
+	}
+	for _, bad := range []string{`12`, `"nope"`, `null`} {
+		if err := d.UnmarshalJSON([]byte(bad)); err == nil {
+			t.Errorf("UnmarshalJSON(%s) succeeded", bad)
+		}
+	}
+	if b, _ := d.MarshalJSON(); string(b) != `"2024-01-31T12:00:00.500000+00:00"` {
+		t.Fatalf("MarshalJSON = %s", b)
+	}
+}
+
+func TestDefaultTopic(t *testing.T) {
+	tests := map[string]string{
+		EventCourseCatalogInfoChanged:                     "course-catalog-info-changed",
+		"org.openedx.learning.certificate.created.v1":     "learning-certificate-lifecycle",
+		"org.openedx.learning.certificate.created.v12":    "learning-certificate-lifecycle",
+		"org.openedx.authz.role_assignment.created":       "authz-role-assignment-lifecycle",
+		"org.openedx.learning.thing.created.vX":           "learning-thing-created-lifecycle",
+		"org.openedx.learning.thing.created.v":            "learning-thing-created-lifecycle",
+		"org.openedx.analytics.tracking.event.emitted.v1": "analytics-tracking-event-lifecycle",
+		"org.openedx.content_authoring.xblock.deleted.v1": "course-authoring-xblock-lifecycle",
+		"custom": "custom",
+	}
+	for in, want := range tests {
+		if got := DefaultTopic(in); got != want {
+			t.Errorf("DefaultTopic(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
