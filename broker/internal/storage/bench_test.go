@@ -94,3 +94,29 @@ func BenchmarkSaveCursor(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRecover measures opening a log: the scan that rebuilds the index.
+func BenchmarkRecover(b *testing.B) {
+	dir := b.TempDir()
+	const n = 50000
+	st := openDisk(b, dir, WithSync(false))
+	l := mustOpenLog(b, st, testTopic)
+	data := make([]byte, 200)
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for i := 0; i < n; i++ {
+		l.Append(base, data, func(int64, error) { wg.Done() })
+	}
+	wg.Wait()
+	st.Close()
+	b.SetBytes(n * recordSize(len(data)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		st := openDisk(b, dir, WithSync(false))
+		if l := mustOpenLog(b, st, testTopic); l.LastID() != n-1 {
+			b.Fatalf("LastID = %d", l.LastID())
+		}
+		st.Close()
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+}

@@ -1,8 +1,8 @@
 package storage
 
 import (
+	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -67,24 +67,25 @@ type scanned struct {
 	badIsTorn bool
 }
 
-// errScanStop ends a scan early without being an I/O error.
-var errScanStop = errors.New("stop")
-
 // scanSegment reads records from r (size bytes) expecting ids first, first+1…
 // It returns an error only for I/O failures; damage is described in scanned.
 func scanSegment(r io.ReaderAt, size, first int64) (scanned, error) {
 	var s scanned
-	var hdr [recordHeaderSize + recordFixedSize]byte
+	// Records are read in order through a large buffer; only the look-ahead
+	// past a bad record reads at an offset.
+	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 1<<20)
+	sequential := func(p []byte, _ int64) error { _, err := io.ReadFull(br, p); return err }
+	random := func(p []byte, off int64) error { _, err := r.ReadAt(p, off); return err }
+	var hdr [recordHeaderSize]byte
 	var body []byte
-	next := first
-	off := int64(0)
-	// check validates the record at off; it reports its size and publish
-	// time, or a reason it is not a good record with id want.
-	check := func(off, want int64) (n, ms int64, reason string, err error) {
-		if size-off < int64(len(hdr)) {
+	// check validates the record at off, read with read; it reports the
+	// record's size and publish time, or why it is not a good record with
+	// id want.
+	check := func(read func([]byte, int64) error, off, want int64) (n, ms int64, reason string, err error) {
+		if size-off < recordHeaderSize+recordFixedSize {
 			return 0, 0, "truncated record header", nil
 		}
-		if _, err := r.ReadAt(hdr[:], off); err != nil {
+		if err := read(hdr[:], off); err != nil {
 			return 0, 0, "", err
 		}
 		length := int64(binary.BigEndian.Uint32(hdr[0:]))
@@ -98,7 +99,7 @@ func scanSegment(r io.ReaderAt, size, first int64) (scanned, error) {
 			body = make([]byte, length)
 		}
 		body = body[:length]
-		if _, err := r.ReadAt(body, off+recordHeaderSize); err != nil {
+		if err := read(body, off+recordHeaderSize); err != nil {
 			return 0, 0, "", err
 		}
 		if crc32.Checksum(body, crcTable) != binary.BigEndian.Uint32(hdr[4:]) {
@@ -109,8 +110,9 @@ func scanSegment(r io.ReaderAt, size, first int64) (scanned, error) {
 		}
 		return recordHeaderSize + length, int64(binary.BigEndian.Uint64(body[8:])), "", nil
 	}
+	next, off := first, int64(0)
 	for off < size {
-		n, ms, reason, err := check(off, next)
+		n, ms, reason, err := check(sequential, off, next)
 		if err != nil {
 			return s, fmt.Errorf("storage: read segment: %w", err)
 		}
@@ -120,10 +122,15 @@ func scanSegment(r io.ReaderAt, size, first int64) (scanned, error) {
 			// If the bad record's length is believable and a good record
 			// with the following id sits right after it, the damage is in
 			// the middle of written data, not a torn tail.
-			length := int64(binary.BigEndian.Uint32(hdr[0:]))
-			if size-off >= int64(len(hdr)) && length >= recordFixedSize && length <= maxRecordBody {
-				if _, _, r2, err := check(off+recordHeaderSize+length, next+1); err == nil && r2 == "" {
-					s.badIsTorn = false
+			if size-off >= recordHeaderSize+recordFixedSize {
+				var h [recordHeaderSize]byte
+				if err := random(h[:], off); err != nil {
+					return s, fmt.Errorf("storage: read segment: %w", err)
+				}
+				if length := int64(binary.BigEndian.Uint32(h[0:])); length >= recordFixedSize && length <= maxRecordBody {
+					if _, _, r2, err := check(random, off+recordHeaderSize+length, next+1); err == nil && r2 == "" {
+						s.badIsTorn = false
+					}
 				}
 			}
 			break
