@@ -155,3 +155,39 @@ func TestPulsarSchema(t *testing.T) {
 		t.Fatalf("generic Decode = %v, %v", m, err)
 	}
 }
+
+// A typed event resolves too: an older writer without the optional
+// enrollment_end and with an extra field the reader does not know.
+func TestDecodeWriterTypedResolution(t *testing.T) {
+	ev := mustLookup(t, EventCourseCatalogInfoChanged)
+	olderJSON := strings.Replace(ev.SchemaJSON,
+		`{
+                  "name": "enrollment_end",
+                  "type": [
+                    "null",
+                    "string"
+                  ],
+                  "default": null
+                }`, `{"name": "legacy_note", "type": "string"}`, 1)
+	if olderJSON == ev.SchemaJSON {
+		t.Fatal("fixture edit did not apply")
+	}
+	older := eventWithSchema(t, ev, olderJSON)
+	data, err := older.Encode(map[string]any{"catalog_info": map[string]any{
+		"course_key": "course-v1:a+b+c", "name": "n", "hidden": false, "invitation_only": true,
+		"schedule_data": map[string]any{"start": "2024-01-01T00:00:00+00:00", "pacing": "self", "end": nil,
+			"enrollment_start": "2023-12-01T00:00:00+00:00", "legacy_note": "dropped"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := ev.DecodeWriter(olderJSON, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := v.(*CourseCatalogInfoChanged).CatalogInfo
+	if got.CourseKey != "course-v1:a+b+c" || !got.InvitationOnly || got.ScheduleData.EnrollmentEnd != nil ||
+		got.ScheduleData.EnrollmentStart == nil || got.ScheduleData.EnrollmentStart.String() != "2023-12-01T00:00:00+00:00" {
+		t.Fatalf("resolved typed value = %+v", got)
+	}
+}
