@@ -478,6 +478,51 @@ var conformanceCases = []struct {
 			t.Fatalf("cursors after reopen = %v, %v", cs, err)
 		}
 	}},
+	{"CloseWhileAppending", func(t *testing.T, st Store) {
+		name := "persistent://public/default/racing-close"
+		l := mustOpenLog(t, st, name)
+		const n = 400
+		var (
+			mu    sync.Mutex
+			calls = map[int]int{}
+			ok    = map[int64]int{} // id → which append
+			wg    sync.WaitGroup
+		)
+		wg.Add(n)
+		for i := 0; i < n; i++ {
+			go func(i int) {
+				l.Append(base, []byte(fmt.Sprint(i)), func(id int64, err error) {
+					mu.Lock()
+					calls[i]++
+					if err == nil {
+						ok[id] = i
+					} else if !errors.Is(err, ErrClosed) {
+						t.Errorf("append %d: %v, want nil or ErrClosed", i, err)
+					}
+					mu.Unlock()
+					wg.Done()
+				})
+			}(i)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		wg.Wait()
+		for i := 0; i < n; i++ {
+			if calls[i] != 1 {
+				t.Fatalf("append %d called back %d times", i, calls[i])
+			}
+		}
+		l = mustOpenLog(t, st, name)
+		if got := l.LastID() + 1; got != int64(len(ok)) {
+			t.Fatalf("%d entries after reopen, %d appends succeeded", got, len(ok))
+		}
+		for id, i := range ok {
+			if e, err := l.Read(id); err != nil || string(e.Data) != fmt.Sprint(i) {
+				t.Fatalf("Read(%d) = %q, %v; want %d", id, e.Data, err, i)
+			}
+		}
+	}},
 	{"StoreClose", func(t *testing.T, st Store) {
 		l := mustOpenLog(t, st, "persistent://public/default/sc")
 		if err := st.Close(); err != nil {

@@ -422,3 +422,48 @@ func writeFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// Names whose escaped form is longer than a file name fail cleanly
+// with the file system's error (documented in doc.go).
+func TestNameTooLongFails(t *testing.T) {
+	long := strings.Repeat("/", 100) // 300 bytes once escaped
+	st := openDisk(t, t.TempDir())
+	defer st.Close()
+	l := mustOpenLog(t, st, testTopic)
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"OpenLog", func() error { _, err := st.OpenLog(long, true); return err }},
+		{"PutMeta", func() error { return st.PutMeta(long, []byte("v")) }},
+		{"SaveCursor", func() error { return l.SaveCursor(long, CursorState{}) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrClosed) {
+				t.Fatalf("err = %v, want the file system's error", err)
+			}
+		})
+	}
+	if topics, err := st.Topics(); err != nil || len(topics) != 1 {
+		t.Fatalf("Topics after failed create = %q, %v", topics, err)
+	}
+}
+
+func TestReadDetectsDataChangedOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	st := openDisk(t, dir)
+	defer st.Close()
+	l := mustOpenLog(t, st, testTopic)
+	appendSync(t, l, base, []byte("first"))
+	appendSync(t, l, base, []byte("second"))
+	flipByte(t, segmentFiles(t, dir, testTopic)[0], 26)
+	_, err := l.Read(0)
+	if err == nil || errors.Is(err, ErrNotFound) {
+		t.Fatalf("Read of a record changed on disk err = %v, want a checksum error", err)
+	}
+	if e, err := l.Read(1); err != nil || string(e.Data) != "second" {
+		t.Fatalf("Read(1) = %q, %v", e.Data, err)
+	}
+}
