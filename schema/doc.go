@@ -2,20 +2,31 @@
 // Avro schema of every bus-capable openedx-events event type (what a current
 // Python producer emits), the registry that maps an event type to its
 // schema, default topic and key field, Go types for the events edxbus
-// handles itself (course catalog, grades, certificates, enrollments), the
-// CloudEvents metadata that travels as message properties under
-// event-bus-kafka's names, the hamba/avro codec (with writer→reader schema
-// resolution), a pulsar.Schema adapter, ParseJSON for the HTTP ingest, and
-// Signal[T], the Go twin of OpenEdxPublicSignal.
+// handles itself (course catalog, grades, passing status, certificates,
+// enrollments), the CloudEvents metadata that travels as message properties
+// under event-bus-kafka's names, the hamba/avro codec (with writer→reader
+// schema resolution), a pulsar.Schema adapter, ParseJSON for the HTTP
+// ingest, and Signal[T], the Go twin of OpenEdxPublicSignal.
 //
-// Topic rule: see DefaultTopic. Key field: upstream's event_key_field
-// annotation, corrected where it names a missing field; for events without
-// one, edxbus picks the most identifying required string field.
+// Topics follow DefaultTopic's rule ("<domain>-<entity>-lifecycle", with
+// "course-catalog-info-changed" kept for the catalog event). The key field is
+// upstream's event_key_field annotation, corrected where it names a field
+// the event lacks (course import/rerun, authz); for events without one,
+// edxbus picks the most identifying required string field.
 //
-// What it deliberately does not do: it does not talk to Pulsar or Redis,
-// hold configuration, or know which topics a deployment enables (that is the
-// producer's config); it does not copy openedx-events' deserializer quirk of
-// replacing falsy wire values with Python defaults; the two
+// Deliberate differences from openedx-events:
+//   - The upstream namespace "org.openedx.enterprise.subsidy.redemption-reversed.v1"
+//     is not a valid Avro name; that schema is parsed and registered with '-'
+//     replaced by '_' in names. The bytes on the wire are the same.
+//   - Falsy wire values are not replaced by Python defaults (upstream's
+//     deserializer quirk).
+//   - ce_time is required when reading metadata (upstream falls back to now).
+//   - Datetimes are re-rendered by FormatTime when they pass through a Go
+//     type or ParseJSON: a naive value becomes +00:00.
+//
+// What it does not do: talk to Pulsar or Redis, hold configuration, or know
+// which topics a deployment enables (the producer's config does). The two
 // certificate_config events, whose payload cannot be serialised upstream,
-// are not in the registry.
+// are not in the registry. Avro maps re-encoded from Go maps keep their
+// entries but not their writer's order.
 package schema

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -189,5 +190,36 @@ func TestDecodeWriterTypedResolution(t *testing.T) {
 	if got.CourseKey != "course-v1:a+b+c" || !got.InvitationOnly || got.ScheduleData.EnrollmentEnd != nil ||
 		got.ScheduleData.EnrollmentStart == nil || got.ScheduleData.EnrollmentStart.String() != "2023-12-01T00:00:00+00:00" {
 		t.Fatalf("resolved typed value = %+v", got)
+	}
+}
+
+func TestDecodeWriterConcurrent(t *testing.T) {
+	ev := mustLookup(t, EventXBlockPublished)
+	upstreamJSON, _ := upstreamSchema(t, EventXBlockPublished)
+	old := eventWithSchema(t, ev, upstreamJSON)
+	data, err := old.Encode(map[string]any{"xblock_info": map[string]any{"usage_key": "u", "block_type": "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		go func() {
+			var err error
+			for j := 0; j < 50 && err == nil; j++ {
+				var v any
+				v, err = ev.DecodeWriter(upstreamJSON, data)
+				if err == nil {
+					if k, kerr := ev.KeyOf(v); kerr != nil || k != "u" {
+						err = fmt.Errorf("KeyOf = %q, %v", k, kerr)
+					}
+				}
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
