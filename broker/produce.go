@@ -10,7 +10,7 @@ package broker
 // checked (IncompatibleSchema) and enforcement refuses schema-less producers
 // on topics with a schema; initial_subscription_name creates a durable
 // subscription at Earliest. SEND verifies the CRC32C when the 0x0e01 magic is
-// present (ChecksumError), refuses oversized messages (NotAllowedError), and
+// present (ChecksumError), refuses oversized non-chunk messages (NotAllowedError), and
 // answers receipts strictly in SEND order per producer, echoing the first
 // sequence id of a batch, once the entry is durable. With deduplication on,
 // a sequence id at or below the highest persisted one for that producer name
@@ -237,10 +237,6 @@ func (c *conn) handleSend(cmd *wire.CommandSend, payload []byte) bool {
 		c.sendSendError(p.id, seq, wire.ServerError_NotAllowedError, "Transactions are not enabled")
 		return true
 	}
-	if len(payload) > c.b.cfg.maxMessageSize {
-		c.sendSendError(p.id, seq, wire.ServerError_NotAllowedError, "Exceed maximum message size")
-		return true
-	}
 	if err := wire.VerifyChecksum(payload); err != nil {
 		c.sendSendError(p.id, seq, wire.ServerError_ChecksumError, "Checksum failed on the broker")
 		return true
@@ -248,6 +244,13 @@ func (c *conn) handleSend(cmd *wire.CommandSend, payload []byte) bool {
 	meta, err := wire.PeekMetadata(payload)
 	if err != nil {
 		c.sendSendError(p.id, seq, wire.ServerError_MetadataError, "Malformed message metadata: "+err.Error())
+		return true
+	}
+	// Like Pulsar, chunks are exempt (the client sizes them before adding the
+	// chunk fields to the metadata), and the limit covers metadata plus
+	// message, not the 10-byte magic/checksum/size header.
+	if md, body, _ := wire.SplitPayload(payload); !cmd.GetIsChunk() && len(md)+len(body) > c.b.cfg.maxMessageSize {
+		c.sendSendError(p.id, seq, wire.ServerError_NotAllowedError, "Exceed maximum message size")
 		return true
 	}
 	numMessages := meta.NumMessages
