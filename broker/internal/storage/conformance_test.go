@@ -316,6 +316,33 @@ var conformanceCases = []struct {
 			t.Fatalf("LoadCursors = %+v, want %+v", got, want)
 		}
 	}},
+	{"ConcurrentCursorSaves", func(t *testing.T, st Store) {
+		l := mustOpenLog(t, st, "persistent://public/default/cursor-race")
+		var wg sync.WaitGroup
+		for g := 0; g < 8; g++ {
+			wg.Add(1)
+			go func(g int) {
+				defer wg.Done()
+				sub := fmt.Sprintf("sub-%d", g%2) // two goroutines a subscription
+				for i := 0; i < 20; i++ {
+					if err := l.SaveCursor(sub, CursorState{MarkDelete: int64(g*100 + i)}); err != nil {
+						t.Errorf("SaveCursor: %v", err)
+						return
+					}
+				}
+			}(g)
+		}
+		wg.Wait()
+		got, err := l.LoadCursors()
+		if err != nil || len(got) != 2 {
+			t.Fatalf("LoadCursors = %v, %v; want two subscriptions", got, err)
+		}
+		for sub, cs := range got {
+			if cs.MarkDelete%100 != 19 {
+				t.Errorf("%s: MarkDelete %d is not any goroutine's last save", sub, cs.MarkDelete)
+			}
+		}
+	}},
 	{"Meta", func(t *testing.T, st Store) {
 		if _, err := st.GetMeta("absent"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("GetMeta(absent) err = %v, want ErrNotFound", err)

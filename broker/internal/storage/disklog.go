@@ -51,6 +51,11 @@ type diskLog struct {
 	gone       chan struct{} // closed once Close has released everything
 	goneOnce   sync.Once
 
+	// cursorLocks serialise the saves of each subscription, so that of two
+	// overlapping SaveCursor calls the later one's state is what stays.
+	cursorLocksMu sync.Mutex
+	cursorLocks   map[string]*sync.Mutex
+
 	// Counters for benchmarks: how well group commit groups.
 	fsyncs, synced atomic.Int64
 }
@@ -409,10 +414,27 @@ func (l *diskLog) TrimBefore(id int64) error {
 
 func (l *diskLog) cursorsDir() string { return filepath.Join(l.dir, cursorsDirName) }
 
+func (l *diskLog) cursorLock(subscription string) *sync.Mutex {
+	l.cursorLocksMu.Lock()
+	defer l.cursorLocksMu.Unlock()
+	m, ok := l.cursorLocks[subscription]
+	if !ok {
+		if l.cursorLocks == nil {
+			l.cursorLocks = map[string]*sync.Mutex{}
+		}
+		m = &sync.Mutex{}
+		l.cursorLocks[subscription] = m
+	}
+	return m
+}
+
 func (l *diskLog) SaveCursor(subscription string, st CursorState) error {
 	if l.isClosed() {
 		return ErrClosed
 	}
+	m := l.cursorLock(subscription)
+	m.Lock()
+	defer m.Unlock()
 	b, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("storage: encode cursor %q: %w", subscription, err)
@@ -450,6 +472,9 @@ func (l *diskLog) DeleteCursor(subscription string) error {
 	if l.isClosed() {
 		return ErrClosed
 	}
+	m := l.cursorLock(subscription)
+	m.Lock()
+	defer m.Unlock()
 	return removeDurably(l.cursorsDir(), escapeName(subscription), l.store.cfg.sync)
 }
 
