@@ -40,8 +40,10 @@ type CursorState struct {
 //
 // Append may be called concurrently; the durable implementation groups
 // concurrent appends into one fsync. Callbacks run in append order, after the
-// entry is durable (in-memory: immediately), never while a lock the caller
-// might need is held.
+// entry is durable (in-memory: immediately, though possibly on the goroutine
+// of a concurrent Append), never while a lock the caller might need is held,
+// and exactly once, with ErrClosed when the log is closed first. Append copies
+// data; the caller may reuse it once Append returns.
 type Log interface {
 	// LedgerID identifies this incarnation of the topic's log. It is fixed for
 	// the life of the topic (a topic deleted and created again gets a new one)
@@ -49,7 +51,8 @@ type Log interface {
 	LedgerID() uint64
 	// Append stores data and calls done with the entry's id once it is durable.
 	Append(publishTime time.Time, data []byte, done func(id int64, err error))
-	// Read returns the entry with the given id, or ErrNotFound.
+	// Read returns the entry with the given id, or ErrNotFound. The caller
+	// must not modify Entry.Data (the in-memory store shares it).
 	Read(id int64) (Entry, error)
 	// FirstID is the lowest id still stored (after retention), LastID the
 	// highest appended; both are -1 for an empty log (FirstID is LastID+1 when
