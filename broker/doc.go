@@ -25,8 +25,7 @@
 //   - Schema validation is enforced by default (Pulsar's default is off);
 //     compatibility defaults to FULL as in Pulsar.
 //   - Redelivery counts, like Pulsar's, are kept in memory only.
-//   - WaitForExclusive producers are refused with ProducerBusy instead of
-//     waiting; Key_Shared does not hold back keys that move to a newly joined
+//   - Key_Shared does not hold back keys that move to a newly joined
 //     consumer.
 //   - Broker-entry metadata (0x0e02) is never sent.
 package broker

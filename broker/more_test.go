@@ -154,3 +154,40 @@ func TestNonDurableReaderFromMessageID(t *testing.T) {
 		r.Close()
 	}
 }
+
+func TestWaitForExclusiveProducerGetsTheTopicWhenFree(t *testing.T) {
+	client := newClient(t, nil)
+	topic := topicName(t)
+	first, err := client.CreateProducer(pulsar.ProducerOptions{Topic: topic, ProducerAccessMode: pulsar.ProducerAccessModeExclusive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := make(chan pulsar.Producer, 1)
+	go func() {
+		p, err := client.CreateProducer(pulsar.ProducerOptions{Topic: topic, ProducerAccessMode: pulsar.ProducerAccessModeWaitForExclusive})
+		if err != nil {
+			t.Error(err)
+			close(created)
+			return
+		}
+		created <- p
+	}()
+	select {
+	case <-created:
+		t.Fatal("waiting producer created while the exclusive one is connected")
+	case <-time.After(200 * time.Millisecond):
+	}
+	first.Close()
+	select {
+	case p, ok := <-created:
+		if !ok {
+			return
+		}
+		defer p.Close()
+		if _, err := p.Send(ctxT(t), &pulsar.ProducerMessage{Payload: []byte("x")}); err != nil {
+			t.Fatalf("send from the promoted producer: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("waiting producer never got the topic")
+	}
+}

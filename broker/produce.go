@@ -3,22 +3,24 @@ package broker
 // PRODUCER, SEND, CLOSE_PRODUCER.
 //
 // Honoured: unique generated producer names; ProducerBusy for a name already
-// connected or a topic held by an exclusive producer; Shared, Exclusive and
-// ExclusiveWithFencing access modes (WaitForExclusive is refused with
-// ProducerBusy instead of waiting); a repeated producer id on the same
-// connection is answered with the same success; schemas are registered or
-// checked (IncompatibleSchema) and enforcement refuses schema-less producers
-// on topics with a schema; initial_subscription_name creates a durable
-// subscription at Earliest. SEND verifies the CRC32C when the 0x0e01 magic is
-// present (ChecksumError), refuses oversized non-chunk messages (NotAllowedError), and
-// answers receipts strictly in SEND order per producer, echoing the first
-// sequence id of a batch, once the entry is durable. With deduplication on,
-// a sequence id at or below the highest persisted one for that producer name
-// is receipted with message id (-1,-1) and not stored; one still being
-// stored gets SEND_ERROR. A SEND for an unknown producer id closes the
-// connection, as Pulsar does. Skipped: chunk reassembly (chunks are stored as
-// the separate entries they are), encryption, transactions, topic epochs of
-// WaitForExclusive.
+// connected or a topic held by an exclusive producer (a reconnecting producer
+// replaces its own stale registration); Shared, Exclusive,
+// ExclusiveWithFencing (older producers are closed) and WaitForExclusive
+// (PRODUCER_SUCCESS with producer_ready=false, then a second one when the
+// topic frees up) access modes; a repeated producer id on the same connection
+// is answered with the same success; schemas are registered or checked
+// (IncompatibleSchema) and enforcement refuses schema-less producers on topics
+// with a schema; initial_subscription_name creates a durable subscription at
+// Earliest. SEND verifies the CRC32C when the 0x0e01 magic is present
+// (ChecksumError), refuses oversized non-chunk messages (NotAllowedError),
+// and answers receipts strictly in SEND order per producer, echoing the first
+// sequence id of a batch, once the entry is durable. With deduplication on, a
+// sequence id at or below the highest persisted one for that producer name is
+// receipted with message id (-1,-1) and not stored; one still being stored
+// gets SEND_ERROR. A SEND for an unknown producer id closes the connection,
+// as Pulsar does. Skipped: chunk reassembly (chunks are stored as the
+// separate entries they are), encryption, transactions, topic-epoch fencing
+// checks on reconnect.
 
 import (
 	"encoding/binary"
@@ -40,6 +42,7 @@ type producer struct {
 	since         time.Time
 	lastSeq       int64
 	epoch         uint64 // the client's reconnect counter
+	waiting       bool   // WaitForExclusive producer queued on the topic (guarded by topic.mu)
 
 	rmu      sync.Mutex
 	receipts []*pendingReceipt
@@ -79,6 +82,14 @@ func (c *conn) handleProducer(cmd *wire.CommandProducer) bool {
 }
 
 func (c *conn) sendProducerSuccess(rid uint64, p *producer) {
+	p.topic.mu.Lock()
+	ready := !p.waiting
+	epoch := p.topic.epoch
+	p.topic.mu.Unlock()
+	c.sendProducerSuccessState(rid, p, ready, epoch)
+}
+
+func (c *conn) sendProducerSuccessState(rid uint64, p *producer, ready bool, epoch uint64) {
 	name := p.name
 	lastSeq := p.lastSeq
 	c.send(&wire.BaseCommand{
@@ -88,8 +99,8 @@ func (c *conn) sendProducerSuccess(rid uint64, p *producer) {
 			ProducerName:   &name,
 			LastSequenceId: &lastSeq,
 			SchemaVersion:  p.schemaVersion,
-			TopicEpoch:     &p.topic.epoch,
-			ProducerReady:  boolPtr(true),
+			TopicEpoch:     &epoch,
+			ProducerReady:  &ready,
 		},
 	}, nil)
 }
@@ -154,7 +165,18 @@ func (b *Broker) addProducer(c *conn, cmd *wire.CommandProducer) (*producer, err
 			t.mu.Unlock()
 			return nil, errorf(wire.ServerError_ProducerBusy, "Topic has an existing exclusive producer: %s", t.exclusive.name)
 		}
-	case wire.ProducerAccessMode_Exclusive, wire.ProducerAccessMode_WaitForExclusive:
+	case wire.ProducerAccessMode_WaitForExclusive:
+		if len(t.producers) > 0 {
+			// Queue it: the client waits (without timeout) for a second
+			// PRODUCER_SUCCESS once the topic is free.
+			p.waiting = true
+			t.waiters = append(t.waiters, p)
+			t.mu.Unlock()
+			return p, nil
+		}
+		t.exclusive = p
+		t.epoch++
+	case wire.ProducerAccessMode_Exclusive:
 		if len(t.producers) > 0 {
 			t.mu.Unlock()
 			return nil, errorf(wire.ServerError_ProducerBusy, "Topic has %d connected producers", len(t.producers))
@@ -227,6 +249,13 @@ func (c *conn) handleSend(cmd *wire.CommandSend, payload []byte) bool {
 	if p == nil {
 		c.log.Debug().Uint64("producer", cmd.GetProducerId()).Msg("SEND for unknown producer; closing connection")
 		return false
+	}
+	p.topic.mu.Lock()
+	waiting := p.waiting
+	p.topic.mu.Unlock()
+	if waiting {
+		c.sendSendError(p.id, cmd.GetSequenceId(), wire.ServerError_NotAllowedError, "Producer is waiting for exclusive access")
+		return true
 	}
 	seq := cmd.GetSequenceId()
 	if code, msg, fail := c.b.faults.takeSendFailure(); fail {

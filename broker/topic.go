@@ -19,6 +19,7 @@ type topic struct {
 	mu        sync.Mutex
 	producers map[string]*producer // by producer name
 	exclusive *producer            // the producer holding exclusive access, if any
+	waiters   []*producer          // WaitForExclusive producers in arrival order
 	epoch     uint64               // bumped whenever an exclusive producer takes over
 	subs      map[string]*subscription
 	dedup     map[string]*dedupState // producer name → sequence ids (dedup on)
@@ -107,12 +108,40 @@ func (t *topic) entryAdded() {
 
 func (t *topic) removeProducer(p *producer) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.producers[p.name] == p {
 		delete(t.producers, p.name)
 	}
 	if t.exclusive == p {
 		t.exclusive = nil
+	}
+	for i, w := range t.waiters {
+		if w == p {
+			t.waiters = append(t.waiters[:i], t.waiters[i+1:]...)
+			break
+		}
+	}
+	// Hand the topic to the first WaitForExclusive producer still connected.
+	var next *producer
+	if len(t.producers) == 0 {
+		for len(t.waiters) > 0 && next == nil {
+			w := t.waiters[0]
+			t.waiters = t.waiters[1:]
+			if !w.c.isClosed() {
+				next = w
+			}
+		}
+	}
+	var epoch uint64
+	if next != nil {
+		next.waiting = false
+		t.producers[next.name] = next
+		t.exclusive = next
+		t.epoch++
+		epoch = t.epoch
+	}
+	t.mu.Unlock()
+	if next != nil {
+		next.c.sendProducerSuccessState(next.requestID, next, true, epoch)
 	}
 }
 
