@@ -434,10 +434,15 @@ func (t *topic) deleteSubscription(name string) error {
 		return errorf(wire.ServerError_SubscriptionNotFound, "Subscription %s not found", name)
 	}
 	s.stop()
+	s.persistMu.Lock()
+	s.deleted = true
+	var err error
 	if s.durable {
-		if err := t.log.DeleteCursor(name); err != nil {
-			return errorf(wire.ServerError_PersistenceError, "delete cursor: %v", err)
-		}
+		err = t.log.DeleteCursor(name)
+	}
+	s.persistMu.Unlock()
+	if err != nil {
+		return errorf(wire.ServerError_PersistenceError, "delete cursor: %v", err)
 	}
 	t.trimAcked()
 	return nil

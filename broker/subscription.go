@@ -22,6 +22,11 @@ type subscription struct {
 	quit     chan struct{}
 	stopOnce sync.Once
 
+	// persistMu serialises cursor saves with deletion, so a save in flight
+	// cannot bring a deleted cursor back.
+	persistMu sync.Mutex
+	deleted   bool // guarded by persistMu
+
 	mu        sync.Mutex
 	subType   wire.CommandSubscribe_SubType
 	consumers []*consumer // in attach order
@@ -362,6 +367,11 @@ func (s *subscription) rewind() {
 
 // persist saves a durable cursor when it changed.
 func (s *subscription) persist() {
+	s.persistMu.Lock()
+	defer s.persistMu.Unlock()
+	if s.deleted {
+		return
+	}
 	s.mu.Lock()
 	if !s.durable || !s.dirty {
 		s.mu.Unlock()
