@@ -82,6 +82,7 @@ func TestBuildRegistryRejectsBrokenInput(t *testing.T) {
 			`{"events":[{"event_type":"a.b.c.v1","annotated_event_key_field":"x.nope","fields":[]}]}`, `has no field "nope"`},
 		{"key field not primitive", fstest.MapFS{"avsc/a+b+c+v1_schema.avsc": {Data: []byte(okSchema)}},
 			`{"events":[{"event_type":"a.b.c.v1","annotated_event_key_field":"x","fields":[]}]}`, "cannot be a message key"},
+		{"no key field at all", fstest.MapFS{"avsc/a+b+c+v1_schema.avsc": {Data: []byte(`"string"`)}}, `{"events":[]}`, `key field "": empty`},
 		{"key field through a string", fstest.MapFS{"avsc/a+b+c+v1_schema.avsc": {Data: []byte(okSchema)}},
 			`{"events":[{"event_type":"a.b.c.v1","annotated_event_key_field":"x.id.more","fields":[]}]}`, "is not inside a record"},
 	}

@@ -240,7 +240,11 @@ func defaultKeyField(s avro.Schema) string {
 	// Ranked names of fields that identify what an event is about.
 	keyFieldPreference := []string{"course_key", "course_id", "usage_key", "library_key", "collection_key", "container_key", "object_id", "uuid", "subsidy_identifier", "name"}
 	best, bestRank, firstString := "", len(keyFieldPreference), ""
-	queue := []node{{"", s.(*avro.RecordSchema)}}
+	root, ok := s.(*avro.RecordSchema)
+	if !ok {
+		return ""
+	}
+	queue := []node{{"", root}}
 	for len(queue) > 0 {
 		n := queue[0]
 		queue = queue[1:]
