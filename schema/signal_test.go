@@ -133,3 +133,24 @@ func TestSignalConcurrentUse(t *testing.T) {
 		t.Fatalf("handlers ran %d times, want at least 8", total)
 	}
 }
+
+func TestSignalEmitGeneric(t *testing.T) {
+	ev := mustLookup(t, "org.openedx.content_authoring.course.created.v1")
+	data, err := ev.Encode(map[string]any{"course": map[string]any{"course_key": "course-v1:a+b+c"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := ev.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := NewSignal[map[string]any](ev.Type)
+	var got string
+	sig.Connect(func(_ context.Context, _ Metadata, d map[string]any) error {
+		got = d["course"].(map[string]any)["course_key"].(string)
+		return nil
+	})
+	if err := sig.Emit(context.Background(), Metadata{}, decoded, true); err != nil || got != "course-v1:a+b+c" {
+		t.Fatalf("Emit(decoded generic) = %v, handler saw %q", err, got)
+	}
+}
