@@ -105,7 +105,7 @@ func (e *Event) checkEncodable(v any) error {
 	if e.newTyped == nil {
 		return fmt.Errorf("want map[string]any, got %T", v)
 	}
-	want := reflect.TypeOf(e.newTyped())
+	want := e.typedPtr
 	got := reflect.TypeOf(v)
 	if got == want {
 		if reflect.ValueOf(v).IsNil() {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -51,6 +52,7 @@ type Event struct {
 	// "{}") whose Python type is datetime: Avro strings in isoformat.
 	datetimePaths map[string]bool
 	newTyped      func() any
+	typedPtr      reflect.Type // of newTyped's result, when typed
 	api           avro.API
 	readers       *sync.Pool // of *avro.Reader configured with api
 
@@ -160,6 +162,9 @@ func buildRegistry(files fs.FS, catalogueJSON []byte) (*registry, error) {
 			api:           api,
 			readers:       readers,
 			resolved:      map[[32]byte]avro.Schema{},
+		}
+		if ev.newTyped != nil {
+			ev.typedPtr = reflect.TypeOf(ev.newTyped())
 		}
 		if i, ok := meta[eventType]; ok {
 			for _, f := range cat.Events[i].Fields {
