@@ -25,7 +25,7 @@
 //   - Schema validation is enforced by default (Pulsar's default is off);
 //     compatibility defaults to FULL as in Pulsar.
 //   - Redelivery counts, like Pulsar's, are kept in memory only.
-//   - Key_Shared does not hold back keys that move to a newly joined
-//     consumer.
+//   - Key_Shared holds back a newly joined consumer as a whole (Pulsar's
+//     classic rule), not per key as Pulsar 4 does.
 //   - Broker-entry metadata (0x0e02) is never sent.
 package broker

@@ -6,11 +6,12 @@ package broker
 // "NONE_KEY" (for a batch, its first message's key, as in Pulsar); hashes are
 // Murmur3-32 into 65536 slots; AUTO_SPLIT places each consumer on a
 // consistent-hash ring with 100 points; STICKY uses the consumer's inclusive
-// ranges. A key's entries are dispatched in id order to its consumer.
-// Skipped: Pulsar 4's hold-back of keys that move to a newly joined
-// consumer while older entries of the key are unacked elsewhere (a join can
-// therefore reorder a key whose earlier entries are later redelivered);
-// allowOutOfOrderDelivery is accepted and ignored.
+// ranges. A key's entries are dispatched in id order to its consumer; a
+// consumer that joins while entries are out receives nothing read after its
+// arrival until everything before it is acknowledged (Pulsar's classic
+// "recently joined consumers" rule), so a key moving to it cannot overtake
+// its own earlier entries. Skipped: Pulsar 4's finer per-key hold-back
+// (PIP-379); allowOutOfOrderDelivery is accepted and ignored.
 
 import (
 	"encoding/binary"

@@ -263,3 +263,90 @@ func TestKeySharedKeepsPerKeyOrder(t *testing.T) {
 		t.Fatalf("received %d of %d", total, n)
 	}
 }
+
+func TestKeySharedJoinKeepsPerKeyOrder(t *testing.T) {
+	client := newClient(t, nil)
+	topic := topicName(t)
+	const n, keys = 300, 10
+	opts := pulsar.ConsumerOptions{Topic: topic, SubscriptionName: "s", Type: pulsar.KeyShared, ReceiverQueueSize: 10,
+		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest}
+	c1, err := client.Subscribe(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	produceStrings(t, client, topic, n, pulsar.ProducerOptions{DisableBatching: true}, func(i int) string { return fmt.Sprintf("k%d", i%keys) })
+
+	var mu sync.Mutex
+	last := map[string]int{}
+	total := 0
+	var violations []string
+	record := func(m pulsar.Message) {
+		var i int
+		fmt.Sscanf(string(m.Payload()), "m-%d", &i)
+		mu.Lock()
+		defer mu.Unlock()
+		if prev, ok := last[m.Key()]; ok && i <= prev {
+			violations = append(violations, fmt.Sprintf("key %s: %d after %d", m.Key(), i, prev))
+		}
+		last[m.Key()] = i
+		total++
+	}
+	// c1 takes a few messages before c2 joins, so some are out when it does.
+	held := receiveN(t, c1, 5, 10*time.Second)
+	for _, m := range held {
+		record(m)
+	}
+	c2, err := client.Subscribe(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	for _, m := range held {
+		c1.Ack(m)
+	}
+	// c2 alone first: keys that moved to it must wait until c1 has acked
+	// what it prefetched before c2 joined.
+	early, cancelEarly := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	for {
+		m, err := c2.Receive(early)
+		if err != nil {
+			break
+		}
+		record(m)
+		c2.Ack(m)
+	}
+	cancelEarly()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, c := range []pulsar.Consumer{c1, c2} {
+		wg.Add(1)
+		go func(c pulsar.Consumer) {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				done := total >= n
+				mu.Unlock()
+				if done || ctx.Err() != nil {
+					return
+				}
+				rctx, rcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+				m, err := c.Receive(rctx)
+				rcancel()
+				if err != nil {
+					continue
+				}
+				record(m)
+				c.Ack(m)
+			}
+		}(c)
+	}
+	wg.Wait()
+	if total < n {
+		t.Fatalf("received %d of %d", total, n)
+	}
+	for _, v := range violations {
+		t.Error(v)
+	}
+}

@@ -40,7 +40,10 @@ type consumer struct {
 	unacked  int64
 	msgOut   int64
 	bytesOut int64
-	blocked  bool            // stopped at the unacked limit until it halves
+	blocked  bool // stopped at the unacked limit until it halves
+	// joinedAt is the read position when this Key_Shared consumer joined a
+	// subscription that had entries out (-1: no restriction).
+	joinedAt int64
 	pending  map[int64]int64 // entry id → messages in it
 }
 
@@ -239,6 +242,10 @@ func (s *subscription) addConsumer(k *consumer, typ wire.CommandSubscribe_SubTyp
 		if err := checkRanges(k.ranges, s.consumers); err != nil {
 			return err
 		}
+	}
+	k.joinedAt = -1
+	if typ == wire.CommandSubscribe_Key_Shared && len(s.consumers) > 0 && len(s.pending) > 0 {
+		k.joinedAt = s.readPos
 	}
 	s.consumers = append(s.consumers, k)
 	s.ring = nil

@@ -159,7 +159,7 @@ func (s *subscription) dispatch() {
 			if !ok {
 				continue
 			}
-			k := s.pickConsumer(m)
+			k := s.pickConsumer(id, m)
 			if k == nil {
 				kept = append(kept, id)
 				continue
@@ -187,7 +187,7 @@ func (s *subscription) dispatch() {
 			s.park(id, m.DeliverAtTime, now)
 			continue
 		}
-		k := s.pickConsumer(m)
+		k := s.pickConsumer(id, m)
 		if k == nil {
 			// Key_Shared: the key's consumer has no permits; keep the entry
 			// so later entries of other keys can still go.
@@ -230,7 +230,7 @@ func (s *subscription) anyPermits() bool {
 }
 
 // pickConsumer chooses who receives an entry, or nil when nobody may now.
-func (s *subscription) pickConsumer(m wire.MetaSummary) *consumer {
+func (s *subscription) pickConsumer(id int64, m wire.MetaSummary) *consumer {
 	switch s.subType {
 	case wire.CommandSubscribe_Exclusive, wire.CommandSubscribe_Failover:
 		if s.active != nil && s.active.permits > 0 {
@@ -239,10 +239,20 @@ func (s *subscription) pickConsumer(m wire.MetaSummary) *consumer {
 		return nil
 	case wire.CommandSubscribe_Key_Shared:
 		k := s.keyOwner(stickyKey(m))
-		if k != nil && k.canReceive(s.t.b.cfg.maxUnackedPerConsum) {
-			return k
+		if k == nil || !k.canReceive(s.t.b.cfg.maxUnackedPerConsum) {
+			return nil
 		}
-		return nil
+		// A consumer that joined while entries were out gets nothing read
+		// after its arrival until everything before it is acknowledged: one
+		// of its keys may still be pending at another consumer.
+		if k.joinedAt >= 0 {
+			if s.markDelete+1 >= k.joinedAt {
+				k.joinedAt = -1
+			} else if id >= k.joinedAt {
+				return nil
+			}
+		}
+		return k
 	}
 	// Shared: round-robin among the best priority level that has room.
 	best := int32(-1)
