@@ -28,6 +28,7 @@ type Broker struct {
 	ln       net.Listener
 	wg       sync.WaitGroup
 	closing  atomic.Bool
+	closed   chan struct{} // closed when Close starts
 	closeErr error
 	once     sync.Once
 
@@ -80,6 +81,7 @@ func New(opts ...Option) (*Broker, error) {
 		topics:         map[string]*topic{},
 		conns:          map[*conn]struct{}{},
 		policies:       map[string]NamespacePolicies{},
+		closed:         make(chan struct{}),
 	}
 	b.faults = &Faults{b: b}
 	b.schema = newSchemaRegistry(st)
@@ -105,17 +107,11 @@ func (b *Broker) Start(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				_ = b.Close()
-			case <-b.done():
+			case <-b.closed:
 			}
 		}()
 	}
 	return nil
-}
-
-func (b *Broker) done() <-chan struct{} {
-	ch := make(chan struct{})
-	go func() { b.wg.Wait(); close(ch) }()
-	return ch
 }
 
 func (b *Broker) acceptLoop() {
@@ -169,6 +165,7 @@ func (b *Broker) Faults() *Faults { return b.faults }
 func (b *Broker) Close() error {
 	b.once.Do(func() {
 		b.closing.Store(true)
+		close(b.closed)
 		if b.ln != nil {
 			_ = b.ln.Close()
 		}
