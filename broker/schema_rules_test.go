@@ -76,3 +76,46 @@ func TestNonPersistentTopicNames(t *testing.T) {
 	produceStrings(t, client, topic, 3, pulsar.ProducerOptions{}, nil)
 	receiveN(t, c, 3, 10*time.Second)
 }
+
+const (
+	userSchemaNoDefault = `{"type":"record","name":"User","namespace":"com.example","fields":[{"name":"name","type":"string"},{"name":"age","type":"int"},{"name":"email","type":"string"}]}`
+	userSchemaAgeString = `{"type":"record","name":"User","namespace":"com.example","fields":[{"name":"name","type":"string"},{"name":"age","type":"string"}]}`
+)
+
+func TestAvroCompatibilityUnderFull(t *testing.T) {
+	tests := []struct {
+		name    string
+		next    string
+		wantErr bool
+	}{
+		{"optional field with default", userSchemaV2, false},
+		{"required field without default", userSchemaNoDefault, true},
+		{"field type changed", userSchemaAgeString, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			client := newClient(t, nil)
+			topic := topicName(t)
+			p, err := client.CreateProducer(pulsar.ProducerOptions{Topic: topic, Schema: pulsar.NewAvroSchema(userSchema, nil)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			p2, err := client.CreateProducer(pulsar.ProducerOptions{Topic: topic, Schema: pulsar.NewAvroSchema(tc.next, nil)})
+			if tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "IncompatibleSchema") {
+					t.Fatalf("producer: %v, want IncompatibleSchema", err)
+				}
+				_, err = client.Subscribe(pulsar.ConsumerOptions{Topic: topic, SubscriptionName: "s", Schema: pulsar.NewAvroSchema(tc.next, nil)})
+				if err == nil || !strings.Contains(err.Error(), "IncompatibleSchema") {
+					t.Fatalf("consumer: %v, want IncompatibleSchema", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("compatible producer refused: %v", err)
+			}
+			p2.Close()
+		})
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hamba/avro/v2"
+
 	"github.com/edxbus/edxbus/broker/internal/storage"
 	"github.com/edxbus/edxbus/broker/internal/wire"
 )
@@ -14,8 +16,9 @@ import (
 // storeSchemas is the interim schema registry until broker/internal/schemareg
 // is wired in: histories persisted in the metadata store, JSON-based types
 // (Avro, JSON, Protobuf) compared by their parsed JSON (key order and
-// whitespace do not matter, unlike bytes), others by bytes. It checks no
-// compatibility beyond ALWAYS_INCOMPATIBLE and type changes.
+// whitespace do not matter, unlike bytes), others by bytes. Avro and JSON
+// schemas are checked with Avro resolution (see checkAvroCompatibility); a
+// type change is incompatible unless ALWAYS_COMPATIBLE.
 type storeSchemas struct {
 	st storage.Store
 	mu sync.Mutex
@@ -157,15 +160,8 @@ func (r *storeSchemas) Put(id string, s SchemaInfo, strategy string) (int64, err
 			return v.Version, nil
 		}
 	}
-	if n := len(h.Versions); n > 0 {
-		if strategy == "ALWAYS_INCOMPATIBLE" || (strategy != "ALWAYS_COMPATIBLE" && wire.Schema_Type(h.Versions[n-1].Type) != s.Type) {
-			return 0, errorf(wire.ServerError_IncompatibleSchema, "Schema is incompatible with the latest version under %s", strategy)
-		}
-	}
-	if s.Type == wire.Schema_Avro || s.Type == wire.Schema_Json {
-		if !json.Valid(s.Data) {
-			return 0, errorf(wire.ServerError_IncompatibleSchema, "Invalid schema definition data for %s schema", s.Type)
-		}
+	if err := checkPut(strategy, s, h.Versions); err != nil {
+		return 0, err
 	}
 	v := storedSchema{Type: int32(s.Type), Name: s.Name, Data: s.Data, Properties: s.Properties,
 		Version: h.Next, Timestamp: time.Now().UnixMilli()}
@@ -175,6 +171,27 @@ func (r *storeSchemas) Put(id string, s SchemaInfo, strategy string) (int64, err
 		return 0, errorf(wire.ServerError_PersistenceError, "store schema: %v", err)
 	}
 	return v.Version, nil
+}
+
+// checkPut decides whether s may become the next version after history.
+func checkPut(strategy string, s SchemaInfo, history []storedSchema) error {
+	avroLike := s.Type == wire.Schema_Avro || s.Type == wire.Schema_Json
+	if avroLike {
+		if _, err := avro.ParseBytesWithCache(s.Data, "", &avro.SchemaCache{}); err != nil {
+			return errorf(wire.ServerError_IncompatibleSchema, "Invalid schema definition data for %s schema: %v", s.Type, err)
+		}
+	}
+	n := len(history)
+	if n == 0 || strategy == "ALWAYS_COMPATIBLE" {
+		return nil
+	}
+	if strategy == "ALWAYS_INCOMPATIBLE" || wire.Schema_Type(history[n-1].Type) != s.Type {
+		return errorf(wire.ServerError_IncompatibleSchema, "Schema is incompatible with the latest version under %s", strategy)
+	}
+	if avroLike {
+		return checkAvroCompatibility(strategy, s.Data, history)
+	}
+	return nil
 }
 
 func (r *storeSchemas) CheckReader(id string, s SchemaInfo, strategy string) error {
@@ -188,7 +205,22 @@ func (r *storeSchemas) CheckReader(id string, s SchemaInfo, strategy string) err
 	if latest.Type != s.Type {
 		return errorf(wire.ServerError_IncompatibleSchema, "Consumer schema type %s differs from topic schema type %s", s.Type, latest.Type)
 	}
-	return nil
+	if s.Type != wire.Schema_Avro && s.Type != wire.Schema_Json {
+		return nil
+	}
+	// Pulsar: the consumer must be able to read what was written (BACKWARD
+	// against the latest), or the transitive strategy against everything.
+	r.mu.Lock()
+	h, err := r.load(id)
+	r.mu.Unlock()
+	if err != nil {
+		return errorf(wire.ServerError_MetadataError, "read schema: %v", err)
+	}
+	switch strategy {
+	case "BACKWARD_TRANSITIVE", "FULL_TRANSITIVE", "ALWAYS_INCOMPATIBLE":
+		return checkAvroCompatibility(strategy, s.Data, h.Versions)
+	}
+	return checkAvroCompatibility("BACKWARD", s.Data, h.Versions)
 }
 
 func (r *storeSchemas) Delete(id string) (int64, error) {
