@@ -191,3 +191,63 @@ func TestWaitForExclusiveProducerGetsTheTopicWhenFree(t *testing.T) {
 		t.Fatal("waiting producer never got the topic")
 	}
 }
+
+func TestDeadLetterInitialSubscription(t *testing.T) {
+	b := brokertest.Start(t)
+	client := newClient(t, b)
+	topic := topicName(t)
+	dlq := topic + "-dlq"
+	cons, err := client.Subscribe(pulsar.ConsumerOptions{Topic: topic, SubscriptionName: "s", Type: pulsar.Shared,
+		NackRedeliveryDelay: 20 * time.Millisecond,
+		DLQ:                 &pulsar.DLQPolicy{MaxDeliveries: 1, DeadLetterTopic: dlq, InitialSubscriptionName: "audit"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	produceStrings(t, client, topic, 1, pulsar.ProducerOptions{DisableBatching: true}, nil)
+	cons.Nack(receiveN(t, cons, 1, 10*time.Second)[0])
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if st, err := b.Stats(dlq); err == nil && st.Subscriptions["audit"].MsgBacklog == 1 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("dead letter did not reach the initial subscription")
+}
+
+func TestDeduplicationSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	topic := topicName(t)
+	send := func(b *broker.Broker, seqs ...int64) {
+		client := newClient(t, b)
+		defer client.Close()
+		p, err := client.CreateProducer(pulsar.ProducerOptions{Topic: topic, Name: "stable", BatchingMaxPublishDelay: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		for _, s := range seqs {
+			seq := s
+			if _, err := p.Send(ctxT(t), &pulsar.ProducerMessage{Payload: []byte(fmt.Sprint(s)), SequenceID: &seq}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	b1, err := broker.New(broker.WithAddr("127.0.0.1:0"), broker.WithDataDir(dir), broker.WithDeduplication(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b1.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	send(b1, 0, 1, 2)
+	if err := b1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b2 := brokertest.Start(t, broker.WithDataDir(dir), broker.WithDeduplication(true))
+	send(b2, 1, 2, 3)
+	if st, err := b2.Stats(topic); err != nil || st.StorageEntries != 4 {
+		t.Fatalf("stored entries %d (%v), want 4: resent 1 and 2 must be dropped", st.StorageEntries, err)
+	}
+}
