@@ -369,3 +369,29 @@ func TestFlowPermitsCountMessagesNotEntries(t *testing.T) {
 		t.Fatalf("third entry sent without permits: %v", f.Cmd)
 	}
 }
+
+func TestStorageFailureAnswersPersistenceError(t *testing.T) {
+	b, rc := startRaw(t)
+	rc.connect()
+	rc.producer("persistent://public/default/broken-store", 1)
+	if err := b.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rc.write(sendCmd(1, 0), payload(t, nil, []byte("x")))
+	cmd := rc.read()
+	if cmd.GetSendError().GetError() != wire.ServerError_PersistenceError {
+		t.Fatalf("answer %v, want SEND_ERROR PersistenceError", cmd)
+	}
+}
+
+func TestDropReceiptsFault(t *testing.T) {
+	b, rc := startRaw(t)
+	rc.connect()
+	rc.producer("persistent://public/default/drop", 1)
+	b.Faults().DropReceipts(1)
+	rc.write(sendCmd(1, 0), payload(t, nil, []byte("x")))
+	rc.write(sendCmd(1, 1), payload(t, nil, []byte("y")))
+	if r := rc.read().GetSendReceipt(); r.GetSequenceId() != 1 {
+		t.Fatalf("first receipt seen = %v, want the one for sequence 1", r)
+	}
+}

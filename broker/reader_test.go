@@ -312,3 +312,30 @@ func TestFaultsFailSendsAndPauseDispatch(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestDroppedReceiptMakesClientResend(t *testing.T) {
+	b := brokertest.Start(t)
+	client := newClient(t, b)
+	topic := topicName(t)
+	p, err := client.CreateProducer(pulsar.ProducerOptions{Topic: topic, DisableBatching: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	b.Faults().DropReceipts(1)
+	ctx := ctxT(t)
+	errs := make(chan error, 2)
+	for _, s := range []string{"a", "b"} {
+		p.SendAsync(ctx, &pulsar.ProducerMessage{Payload: []byte(s)}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) { errs <- err })
+	}
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("send: %v", err)
+		}
+	}
+	// Both were stored before the client noticed the gap and resent them:
+	// at-least-once without deduplication.
+	if st, err := b.Stats(topic); err != nil || st.StorageEntries < 3 {
+		t.Fatalf("stored %d entries (%v), want the resent duplicates too", st.StorageEntries, err)
+	}
+}
