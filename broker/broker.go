@@ -55,7 +55,7 @@ func New(opts ...Option) (*Broker, error) {
 	if cfg.keepAlive <= 0 {
 		return nil, fmt.Errorf("broker: keep-alive interval must be positive, got %s", cfg.keepAlive)
 	}
-	if !validStrategies[strings.ToUpper(cfg.compatibility)] || cfg.compatibility == "" {
+	if cfg.compatibility == "" || !validStrategy(strings.ToUpper(cfg.compatibility)) {
 		return nil, fmt.Errorf("broker: unknown schema compatibility strategy %q", cfg.compatibility)
 	}
 	cfg.compatibility = strings.ToUpper(cfg.compatibility)

@@ -27,11 +27,15 @@ type NamespacePolicies struct {
 
 const policiesMetaPrefix = "policies/"
 
-// validStrategies are Pulsar's compatibility strategy names.
-var validStrategies = map[string]bool{
-	"": true, "UNDEFINED": true, "ALWAYS_COMPATIBLE": true, "ALWAYS_INCOMPATIBLE": true,
-	"BACKWARD": true, "FORWARD": true, "FULL": true,
-	"BACKWARD_TRANSITIVE": true, "FORWARD_TRANSITIVE": true, "FULL_TRANSITIVE": true,
+// validStrategy reports whether s is one of Pulsar's compatibility strategy
+// names ("" and UNDEFINED mean "inherit").
+func validStrategy(s string) bool {
+	switch s {
+	case "", "UNDEFINED", "ALWAYS_COMPATIBLE", "ALWAYS_INCOMPATIBLE", "BACKWARD", "FORWARD", "FULL",
+		"BACKWARD_TRANSITIVE", "FORWARD_TRANSITIVE", "FULL_TRANSITIVE":
+		return true
+	}
+	return false
 }
 
 func validNamespace(ns string) bool {
@@ -74,7 +78,7 @@ func (b *Broker) SetNamespacePolicies(ns string, p NamespacePolicies) error {
 		return errorf(wire.ServerError_MetadataError, "invalid namespace %q", ns)
 	}
 	p.SchemaCompatibility = strings.ToUpper(p.SchemaCompatibility)
-	if !validStrategies[p.SchemaCompatibility] {
+	if !validStrategy(p.SchemaCompatibility) {
 		return errorf(wire.ServerError_MetadataError, "unknown schema compatibility strategy %q", p.SchemaCompatibility)
 	}
 	raw, err := json.Marshal(p)
