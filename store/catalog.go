@@ -1,0 +1,408 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Outcome says what an apply did.
+type Outcome int
+
+const (
+	// OutcomeApplied: the state changed.
+	OutcomeApplied Outcome = iota + 1
+	// OutcomeUnchanged: a newer event that carried the state already held;
+	// only the event time and id it holds moved forward.
+	OutcomeUnchanged
+	// OutcomeStale: older than the state held (event time, then id); ignored.
+	OutcomeStale
+	// OutcomeDuplicate: this event id was applied before; nothing changed.
+	OutcomeDuplicate
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case OutcomeApplied:
+		return "applied"
+	case OutcomeUnchanged:
+		return "unchanged"
+	case OutcomeStale:
+		return "stale"
+	case OutcomeDuplicate:
+		return "duplicate"
+	}
+	return fmt.Sprintf("outcome(%d)", int(o))
+}
+
+// upgradeDeadlineBeforeEnd is how long before a run's end its verified seat's
+// upgrade deadline falls, as course-discovery computes it.
+const upgradeDeadlineBeforeEnd = 10 * 24 * time.Hour
+
+// CourseRunUpdate is one COURSE_CATALOG_INFO_CHANGED event, flattened.
+// Absent optional dates (nil) clear the stored value, as Discovery does.
+type CourseRunUpdate struct {
+	EventID         string
+	EventTime       time.Time
+	CourseKey       string // the course run key, e.g. course-v1:edX+DemoX+2024
+	Name            string
+	Start           time.Time
+	End             *time.Time
+	EnrollmentStart *time.Time
+	EnrollmentEnd   *time.Time
+	Pacing          string // "instructor" or "self"
+	Hidden          bool
+	InvitationOnly  bool
+}
+
+// CourseRun is a stored course run.
+type CourseRun struct {
+	Key             string     `json:"key"`
+	CourseKey       string     `json:"course_key"`
+	Organization    string     `json:"organization"`
+	Title           string     `json:"title"`
+	Start           *time.Time `json:"start"`
+	End             *time.Time `json:"end"`
+	EnrollmentStart *time.Time `json:"enrollment_start"`
+	EnrollmentEnd   *time.Time `json:"enrollment_end"`
+	PacingType      string     `json:"pacing_type"`
+	Hidden          bool       `json:"hidden"`
+	InvitationOnly  bool       `json:"invitation_only"`
+	UpgradeDeadline *time.Time `json:"upgrade_deadline"`
+	EventTime       time.Time  `json:"event_time"`
+	EventID         string     `json:"event_id"`
+	Created         time.Time  `json:"created"`
+	Modified        time.Time  `json:"modified"`
+}
+
+// runState is the part of a course run an event sets; comparing two tells
+// whether an event changes anything.
+type runState struct {
+	title                              string
+	start, end, enrollStart, enrollEnd *time.Time
+	upgradeDeadline                    *time.Time
+	pacing                             string
+	hidden, invitationOnly             bool
+}
+
+func (a runState) equal(b runState) bool {
+	return a.title == b.title && sameTime(a.start, b.start) && sameTime(a.end, b.end) &&
+		sameTime(a.enrollStart, b.enrollStart) && sameTime(a.enrollEnd, b.enrollEnd) &&
+		sameTime(a.upgradeDeadline, b.upgradeDeadline) && a.pacing == b.pacing &&
+		a.hidden == b.hidden && a.invitationOnly == b.invitationOnly
+}
+
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.Equal(*b)
+}
+
+// pacingTypes maps the event's pacing to Discovery's pacing_type.
+var pacingTypes = map[string]string{"instructor": "instructor_paced", "self": "self_paced"}
+
+func (u CourseRunUpdate) validate() (CourseKeyParts, runState, error) {
+	parts, err := ParseCourseKey(u.CourseKey)
+	if err != nil {
+		return parts, runState{}, err
+	}
+	if u.EventID == "" {
+		return parts, runState{}, &InvalidInputError{Field: "event_id", Reason: "empty"}
+	}
+	if u.EventTime.IsZero() {
+		return parts, runState{}, &InvalidInputError{Field: "event_time", Reason: "zero"}
+	}
+	pacing, ok := pacingTypes[strings.ToLower(u.Pacing)]
+	if !ok {
+		return parts, runState{}, &InvalidInputError{Field: "pacing", Value: u.Pacing, Reason: `want "instructor" or "self"`}
+	}
+	st := runState{
+		title:          u.Name,
+		start:          utcPtr(&u.Start),
+		end:            utcPtr(u.End),
+		enrollStart:    utcPtr(u.EnrollmentStart),
+		enrollEnd:      utcPtr(u.EnrollmentEnd),
+		pacing:         pacing,
+		hidden:         u.Hidden,
+		invitationOnly: u.InvitationOnly,
+	}
+	if u.Start.IsZero() {
+		st.start = nil
+	}
+	if st.end != nil {
+		d := st.end.Add(-upgradeDeadlineBeforeEnd)
+		st.upgradeDeadline = &d
+	}
+	return parts, st, nil
+}
+
+// storedPrecision is what both databases keep of a timestamp (PostgreSQL
+// keeps microseconds); rounding before comparing makes "unchanged" exact.
+const storedPrecision = time.Microsecond
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC().Truncate(storedPrecision)
+	return &u
+}
+
+// newer reports whether an event (t, id) is newer than the state (heldT, heldID).
+func newer(t time.Time, id string, heldT time.Time, heldID string) bool {
+	t, heldT = t.UTC().Truncate(storedPrecision), heldT.UTC().Truncate(storedPrecision)
+	if !t.Equal(heldT) {
+		return t.After(heldT)
+	}
+	return id > heldID
+}
+
+// ApplyCourseRun applies one catalog event to its course run, creating the
+// organization and course when missing. It is idempotent (the event id is
+// recorded in the same transaction) and order-safe (an event older than the
+// state held is ignored). Invalid input is an *InvalidInputError.
+func (s *Store) ApplyCourseRun(ctx context.Context, u CourseRunUpdate) (Outcome, error) {
+	parts, want, err := u.validate()
+	if err != nil {
+		return 0, err
+	}
+	keyLower := strings.ToLower(u.CourseKey)
+	var outcome Outcome
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		now := s.now().UTC().Truncate(storedPrecision)
+		fresh, err := s.recordEvent(ctx, tx, u.EventID, "course_run", now)
+		if err != nil || !fresh {
+			outcome = OutcomeDuplicate
+			return err
+		}
+		if err := s.lockKey(ctx, tx, "course_run:"+keyLower); err != nil {
+			return err
+		}
+		held, heldTime, heldID, exists, err := s.readRunState(ctx, tx, keyLower)
+		if err != nil {
+			return err
+		}
+		switch {
+		case exists && !newer(u.EventTime, u.EventID, heldTime, heldID):
+			outcome = OutcomeStale
+		case exists && held.equal(want):
+			outcome = OutcomeUnchanged
+			_, err = tx.ExecContext(ctx, s.rebind(`UPDATE course_runs SET event_time = ?, event_id = ? WHERE key_lower = ?`),
+				u.EventTime.UTC(), u.EventID, keyLower)
+		case exists:
+			outcome = OutcomeApplied
+			_, err = tx.ExecContext(ctx, s.rebind(`UPDATE course_runs SET title_override = ?, start_at = ?, end_at = ?,
+				enrollment_start = ?, enrollment_end = ?, pacing_type = ?, hidden = ?, invitation_only = ?,
+				upgrade_deadline = ?, event_time = ?, event_id = ?, modified_at = ? WHERE key_lower = ?`),
+				want.title, nullTime(want.start), nullTime(want.end), nullTime(want.enrollStart), nullTime(want.enrollEnd),
+				want.pacing, want.hidden, want.invitationOnly, nullTime(want.upgradeDeadline),
+				u.EventTime.UTC(), u.EventID, now, keyLower)
+		default:
+			outcome = OutcomeApplied
+			if err = s.ensureCourse(ctx, tx, parts, u.Name, now); err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO course_runs (key_lower, key, course_key, title_override,
+				start_at, end_at, enrollment_start, enrollment_end, pacing_type, hidden, invitation_only,
+				upgrade_deadline, event_time, event_id, created_at, modified_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+				keyLower, u.CourseKey, parts.CourseKey(), want.title,
+				nullTime(want.start), nullTime(want.end), nullTime(want.enrollStart), nullTime(want.enrollEnd),
+				want.pacing, want.hidden, want.invitationOnly, nullTime(want.upgradeDeadline),
+				u.EventTime.UTC(), u.EventID, now, now)
+		}
+		if err != nil {
+			return fmt.Errorf("store: write course run %s: %w", u.CourseKey, err)
+		}
+		return s.setOutcome(ctx, tx, u.EventID, outcome)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return outcome, nil
+}
+
+// recordEvent inserts the event id into the inbox; false means it was there.
+func (s *Store) recordEvent(ctx context.Context, tx *sql.Tx, eventID, kind string, now time.Time) (bool, error) {
+	res, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO applied_events (event_id, kind, outcome, applied_at)
+		VALUES (?, ?, 'pending', ?) ON CONFLICT (event_id) DO NOTHING`), eventID, kind, now)
+	if err != nil {
+		return false, fmt.Errorf("store: record event %s: %w", eventID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: record event %s: %w", eventID, err)
+	}
+	return n == 1, nil
+}
+
+func (s *Store) setOutcome(ctx context.Context, tx *sql.Tx, eventID string, o Outcome) error {
+	if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE applied_events SET outcome = ? WHERE event_id = ?`), o.String(), eventID); err != nil {
+		return fmt.Errorf("store: record outcome of %s: %w", eventID, err)
+	}
+	return nil
+}
+
+// lockKey serialises concurrent applies to one key on PostgreSQL, including
+// the first insert of a key no row exists for yet. SQLite needs nothing: its
+// IMMEDIATE transactions already admit one writer at a time.
+func (s *Store) lockKey(ctx context.Context, tx *sql.Tx, key string) error {
+	if s.dialect != dialectPostgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key); err != nil {
+		return fmt.Errorf("store: lock %s: %w", key, err)
+	}
+	return nil
+}
+
+func (s *Store) readRunState(ctx context.Context, tx *sql.Tx, keyLower string) (runState, time.Time, string, bool, error) {
+	var (
+		st                                       runState
+		start, end, enrollStart, enrollEnd, upgr sql.NullTime
+		eventTime                                time.Time
+		eventID                                  string
+	)
+	err := tx.QueryRowContext(ctx, s.rebind(`SELECT title_override, start_at, end_at, enrollment_start, enrollment_end,
+		pacing_type, hidden, invitation_only, upgrade_deadline, event_time, event_id
+		FROM course_runs WHERE key_lower = ?`), keyLower).Scan(
+		&st.title, &start, &end, &enrollStart, &enrollEnd, &st.pacing, &st.hidden, &st.invitationOnly, &upgr, &eventTime, &eventID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, time.Time{}, "", false, nil
+	}
+	if err != nil {
+		return st, time.Time{}, "", false, fmt.Errorf("store: read course run %s: %w", keyLower, err)
+	}
+	st.start, st.end, st.enrollStart, st.enrollEnd, st.upgradeDeadline =
+		timePtr(start), timePtr(end), timePtr(enrollStart), timePtr(enrollEnd), timePtr(upgr)
+	return st, eventTime, eventID, true, nil
+}
+
+func (s *Store) ensureCourse(ctx context.Context, tx *sql.Tx, p CourseKeyParts, title string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO organizations (key, created_at) VALUES (?, ?)
+		ON CONFLICT (key) DO NOTHING`), p.Org, now); err != nil {
+		return fmt.Errorf("store: create organization %s: %w", p.Org, err)
+	}
+	// The title is set when the course is created only: later runs (reruns)
+	// carry their own title_override.
+	if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO courses (key, organization_key, title, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (key) DO NOTHING`), p.CourseKey(), p.Org, title, now); err != nil {
+		return fmt.Errorf("store: create course %s: %w", p.CourseKey(), err)
+	}
+	return nil
+}
+
+func nullTime(t *time.Time) sql.NullTime {
+	if t == nil {
+		return sql.NullTime{}
+	}
+	return sql.NullTime{Time: *t, Valid: true}
+}
+
+func timePtr(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	u := t.Time.UTC()
+	return &u
+}
+
+const courseRunColumns = `r.key, r.course_key, c.organization_key, r.title_override, r.start_at, r.end_at,
+	r.enrollment_start, r.enrollment_end, r.pacing_type, r.hidden, r.invitation_only, r.upgrade_deadline,
+	r.event_time, r.event_id, r.created_at, r.modified_at
+	FROM course_runs r JOIN courses c ON c.key = r.course_key`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanCourseRun(row rowScanner) (CourseRun, error) {
+	var (
+		r                                       CourseRun
+		start, end, enrollStart, enrollEnd, upg sql.NullTime
+	)
+	err := row.Scan(&r.Key, &r.CourseKey, &r.Organization, &r.Title, &start, &end, &enrollStart, &enrollEnd,
+		&r.PacingType, &r.Hidden, &r.InvitationOnly, &upg, &r.EventTime, &r.EventID, &r.Created, &r.Modified)
+	if err != nil {
+		return r, err
+	}
+	r.Start, r.End, r.EnrollmentStart, r.EnrollmentEnd, r.UpgradeDeadline =
+		timePtr(start), timePtr(end), timePtr(enrollStart), timePtr(enrollEnd), timePtr(upg)
+	r.EventTime, r.Created, r.Modified = r.EventTime.UTC(), r.Created.UTC(), r.Modified.UTC()
+	return r, nil
+}
+
+// CourseRun returns the run with this key (case-insensitive), or ErrNotFound.
+func (s *Store) CourseRun(ctx context.Context, key string) (CourseRun, error) {
+	r, err := scanCourseRun(s.db.QueryRowContext(ctx, s.rebind(`SELECT `+courseRunColumns+` WHERE r.key_lower = ?`), strings.ToLower(key)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("store: course run %s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return r, fmt.Errorf("store: read course run %s: %w", key, err)
+	}
+	return r, nil
+}
+
+// CourseRuns lists runs modified at or after since, oldest change first, at
+// most limit of them (limit <= 0 means 100).
+func (s *Store) CourseRuns(ctx context.Context, since time.Time, limit int) ([]CourseRun, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+courseRunColumns+` WHERE r.modified_at >= ?
+		ORDER BY r.modified_at, r.key_lower LIMIT ?`), since.UTC(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: list course runs: %w", err)
+	}
+	defer rows.Close()
+	var out []CourseRun
+	for rows.Next() {
+		r, err := scanCourseRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list course runs: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list course runs: %w", err)
+	}
+	return out, nil
+}
+
+// Counts is how many rows each table holds.
+type Counts struct {
+	Organizations int64 `json:"organizations"`
+	Courses       int64 `json:"courses"`
+	CourseRuns    int64 `json:"course_runs"`
+	Grades        int64 `json:"grades"`
+	AppliedEvents int64 `json:"applied_events"`
+}
+
+// Counts reports the size of each table.
+func (s *Store) Counts(ctx context.Context) (Counts, error) {
+	var c Counts
+	err := s.db.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM organizations), (SELECT COUNT(*) FROM courses),
+		(SELECT COUNT(*) FROM course_runs), (SELECT COUNT(*) FROM user_grades),
+		(SELECT COUNT(*) FROM applied_events)`).Scan(&c.Organizations, &c.Courses, &c.CourseRuns, &c.Grades, &c.AppliedEvents)
+	if err != nil {
+		return c, fmt.Errorf("store: counts: %w", err)
+	}
+	return c, nil
+}
+
+// PruneAppliedEvents deletes inbox rows recorded before olderThan. Keep them
+// longer than the longest redelivery horizon (subscription backlog retention,
+// DLQ replays) and the Redis dedupe TTL: an event older than the pruned window
+// that comes back is still caught by the per-run event-time guard, but would
+// count as stale rather than duplicate.
+func (s *Store) PruneAppliedEvents(ctx context.Context, olderThan time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.rebind(`DELETE FROM applied_events WHERE applied_at < ?`), olderThan.UTC())
+	if err != nil {
+		return 0, fmt.Errorf("store: prune applied events: %w", err)
+	}
+	return res.RowsAffected()
+}

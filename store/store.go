@@ -1,0 +1,196 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+)
+
+// dialect is what differs between SQLite and PostgreSQL; everything else is
+// shared SQL written with ? placeholders.
+type dialect int
+
+const (
+	dialectSQLite dialect = iota
+	dialectPostgres
+)
+
+func (d dialect) String() string {
+	if d == dialectPostgres {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// Store is the catalog store. It is safe for concurrent use.
+type Store struct {
+	db      *sql.DB
+	dialect dialect
+	now     func() time.Time
+	retries int
+}
+
+// Option configures Open.
+type Option func(*Store)
+
+// WithClock replaces the wall clock used for created/modified timestamps
+// (tests use it to make "modified" observable).
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// WithConflictRetries sets how many times one apply is retried at once when
+// it loses a lock or serialization race (default 5).
+func WithConflictRetries(n int) Option { return func(s *Store) { s.retries = n } }
+
+// Open connects to the store named by dsn and brings its schema up to date.
+//
+//	sqlite:PATH, file:PATH, or a path ending in .db   SQLite (WAL, foreign keys)
+//	sqlite::memory:                                    SQLite in memory (one connection)
+//	postgres://… or postgresql://…                     PostgreSQL through pgx
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	s := &Store{now: time.Now, retries: 5}
+	for _, o := range opts {
+		o(s)
+	}
+	driverName, source, d, err := parseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open(driverName, source)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", d, err)
+	}
+	s.db, s.dialect = db, d
+	if d == dialectSQLite {
+		if strings.Contains(source, ":memory:") {
+			// Each connection to :memory: is its own database.
+			db.SetMaxOpenConns(1)
+		} else {
+			// One writer at a time anyway (SQLite); a few readers alongside.
+			db.SetMaxOpenConns(4)
+		}
+	} else {
+		db.SetMaxOpenConns(16)
+		db.SetMaxIdleConns(16)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: connect to %s: %w", d, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func parseDSN(dsn string) (driverName, source string, d dialect, err error) {
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return "pgx", dsn, dialectPostgres, nil
+	case dsn == "sqlite::memory:":
+		return "sqlite", "file::memory:?" + sqliteParams, dialectSQLite, nil
+	case strings.HasPrefix(dsn, "sqlite:"), strings.HasPrefix(dsn, "file:"), strings.HasSuffix(dsn, ".db"):
+		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "file:")
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path = path[:i]
+		}
+		if path == "" {
+			return "", "", 0, fmt.Errorf("store: DSN %q names no SQLite file", dsn)
+		}
+		return "sqlite", "file:" + filepath.ToSlash(path) + "?" + sqliteParams, dialectSQLite, nil
+	default:
+		return "", "", 0, fmt.Errorf("store: DSN %q: want postgres://…, sqlite:PATH, file:PATH or PATH.db", redactDSN(dsn))
+	}
+}
+
+// sqliteParams: WAL so readers never block the writer, IMMEDIATE transactions
+// so two writers queue on the busy timeout instead of failing at commit.
+const sqliteParams = "_journal_mode=WAL&_foreign_keys=1&_busy_timeout=10000&_txlock=immediate&_synchronous=NORMAL"
+
+// redactDSN hides a password in error messages.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// Dialect names the database behind the store: "sqlite" or "postgres".
+func (s *Store) Dialect() string { return s.dialect.String() }
+
+// Ping checks the database answers (for /readyz).
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping %s: %w", s.dialect, err)
+	}
+	return nil
+}
+
+// Close releases the connections.
+func (s *Store) Close() error { return s.db.Close() }
+
+// rebind turns ? placeholders into PostgreSQL's $1, $2, ….
+func (s *Store) rebind(q string) string {
+	if s.dialect != dialectPostgres {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// inTx runs fn in a transaction, retrying lock and serialization conflicts a
+// few times with a short pause, and rolling back on any error.
+func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	var err error
+	for attempt := 0; attempt <= s.retries; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return errors.Join(err, ctx.Err())
+			case <-time.After(time.Duration(attempt*attempt) * 5 * time.Millisecond):
+			}
+		}
+		err = s.tryTx(ctx, fn)
+		if err == nil || !isSerializationConflict(err) {
+			return err
+		}
+	}
+	return err
+}
+
+func (s *Store) tryTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
