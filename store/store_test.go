@@ -354,9 +354,21 @@ func TestGrades(t *testing.T) {
 		}{
 			{g, OutcomeApplied},
 			{g, OutcomeDuplicate},
-			{func() GradeUpdate { u := g; u.EventID, u.EventTime, u.PercentGrade, u.LetterGrade = "g2", t0.Add(time.Hour), 0.91, "A"; return u }(), OutcomeApplied},
-			{func() GradeUpdate { u := g; u.EventID, u.EventTime, u.Passed = "g0", t0.Add(30*time.Minute), &fail; return u }(), OutcomeStale},
-			{func() GradeUpdate { u := g; u.EventID, u.EventTime, u.PercentGrade, u.LetterGrade = "g3", t0.Add(2*time.Hour), 0.91, "A"; return u }(), OutcomeUnchanged},
+			{func() GradeUpdate {
+				u := g
+				u.EventID, u.EventTime, u.PercentGrade, u.LetterGrade = "g2", t0.Add(time.Hour), 0.91, "A"
+				return u
+			}(), OutcomeApplied},
+			{func() GradeUpdate {
+				u := g
+				u.EventID, u.EventTime, u.Passed = "g0", t0.Add(30*time.Minute), &fail
+				return u
+			}(), OutcomeStale},
+			{func() GradeUpdate {
+				u := g
+				u.EventID, u.EventTime, u.PercentGrade, u.LetterGrade = "g3", t0.Add(2*time.Hour), 0.91, "A"
+				return u
+			}(), OutcomeUnchanged},
 		} {
 			got, err := s.ApplyGrade(ctx, step.u)
 			if err != nil || got != step.want {
