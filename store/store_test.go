@@ -20,21 +20,21 @@ import (
 // backend opens a fresh, empty store for one test.
 type backend struct {
 	name string
-	open func(t *testing.T, opts ...Option) (*Store, string)
+	open func(t testing.TB, opts ...Option) (*Store, string)
 }
 
 var backends = []backend{
-	{"sqlite", func(t *testing.T, opts ...Option) (*Store, string) {
+	{"sqlite", func(t testing.TB, opts ...Option) (*Store, string) {
 		dsn := "sqlite:" + filepath.Join(t.TempDir(), "catalog.db")
 		return openForTest(t, dsn, opts...), dsn
 	}},
-	{"postgres", func(t *testing.T, opts ...Option) (*Store, string) {
+	{"postgres", func(t testing.TB, opts ...Option) (*Store, string) {
 		dsn := isolatedPostgres(t)
 		return openForTest(t, dsn, opts...), dsn
 	}},
 }
 
-func openForTest(t *testing.T, dsn string, opts ...Option) *Store {
+func openForTest(t testing.TB, dsn string, opts ...Option) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), dsn, opts...)
 	if err != nil {
@@ -46,7 +46,7 @@ func openForTest(t *testing.T, dsn string, opts ...Option) *Store {
 
 // isolatedPostgres creates a schema of its own for the test (others share
 // the database) and returns a DSN whose search_path points at it.
-func isolatedPostgres(t *testing.T) string {
+func isolatedPostgres(t testing.TB) string {
 	t.Helper()
 	base := testenv.PostgresDSN(t)
 	schemaName := fmt.Sprintf("edxbus_store_%d_%d", time.Now().UnixNano(), rand.IntN(1e6))
