@@ -175,9 +175,10 @@ func (t *topic) trimAcked() {
 	if !have || min < 0 {
 		return
 	}
-	// Trim in blocks of trimBlock ids (the disk log trims whole segments
-	// anyway) so that a seek back shortly after acknowledging still finds
-	// its entries, and never the last entry: GET_LAST_MESSAGE_ID reads it.
+	// Trim in blocks of trimBlock ids, like Pulsar deletes whole ledgers
+	// (50000 entries by default), so that seeking back over recently acked
+	// messages works as it does there; never the last entry, which
+	// GET_LAST_MESSAGE_ID reads. The disk log also trims whole segments.
 	before := min + 1
 	if last := t.log.LastID(); before > last {
 		before = last
@@ -191,8 +192,9 @@ func (t *topic) trimAcked() {
 	}
 }
 
-// trimBlock is the granularity of retention in entry ids.
-const trimBlock = 1024
+// trimBlock is the granularity of retention in entry ids (Pulsar's default
+// managedLedgerMaxEntriesPerLedger).
+const trimBlock = 50000
 
 func (t *topic) subscriptionNames() []string {
 	t.mu.Lock()
