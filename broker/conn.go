@@ -27,6 +27,11 @@ type conn struct {
 	wcond   *sync.Cond
 	wbuf    []byte
 	wclosed bool
+	wdrain  bool // close once wbuf is written (closeAfterFlush)
+
+	// fenced: a write failed on this connection; nothing it sends from now
+	// on may be persisted ahead of the client's in-order resend.
+	fenced atomic.Bool
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -62,7 +67,7 @@ func (c *conn) serve() {
 	go func() { defer wg.Done(); c.writeLoop() }()
 	go func() { defer wg.Done(); c.keepAliveLoop() }()
 	defer wg.Wait()
-	defer c.close()
+	defer c.closeAfterFlush() // replies queued before the end still reach the client
 
 	r := bufio.NewReaderSize(c.nc, 64*1024)
 	maxFrame := c.b.cfg.maxMessageSize + wire.FramePadding
@@ -102,6 +107,25 @@ func (c *conn) close() {
 		c.wmu.Unlock()
 		c.wcond.Broadcast()
 	})
+}
+
+// closeAfterFlush closes the connection once the frames already queued are
+// written (a SEND_ERROR or ERROR that explains the close), waiting at most 5 s
+// for a client that does not read.
+func (c *conn) closeAfterFlush() {
+	_ = c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.wmu.Lock()
+	c.wdrain = true
+	c.wmu.Unlock()
+	c.wcond.Broadcast()
+}
+
+// fence stops persisting this connection's sends and closes it after the
+// queued replies, as Pulsar fences a topic after a failed write: the client
+// reconnects and resends everything pending, in order.
+func (c *conn) fence() {
+	c.fenced.Store(true)
+	c.closeAfterFlush()
 }
 
 func (c *conn) cleanup() {
@@ -148,11 +172,16 @@ func (c *conn) writeLoop() {
 	var spare []byte
 	for {
 		c.wmu.Lock()
-		for len(c.wbuf) == 0 && !c.wclosed {
+		for len(c.wbuf) == 0 && !c.wclosed && !c.wdrain {
 			c.wcond.Wait()
 		}
 		if c.wclosed {
 			c.wmu.Unlock()
+			return
+		}
+		if len(c.wbuf) == 0 && c.wdrain {
+			c.wmu.Unlock()
+			c.close()
 			return
 		}
 		out := c.wbuf

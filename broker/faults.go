@@ -21,8 +21,10 @@ type Faults struct {
 
 // FailSends answers the next n SENDs (on any producer) with SEND_ERROR
 // carrying serverError, a Pulsar ServerError name such as "PersistenceError"
-// (the client then reconnects and resends) or "NotAllowedError" (the client
-// detaches the producer). An unknown name means UnknownError.
+// or "NotAllowedError" (the client fails that message). An unknown name means
+// UnknownError. A failed write (anything but NotAllowedError, ChecksumError,
+// TopicTerminatedError, MetadataError) also closes the connection, as Pulsar
+// fences the topic, so the client resends what was pending in order.
 func (f *Faults) FailSends(n int, serverError string) {
 	code, ok := wire.ServerError_value[serverError]
 	if !ok {

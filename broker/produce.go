@@ -250,6 +250,9 @@ func (c *conn) handleSend(cmd *wire.CommandSend, payload []byte) bool {
 		c.log.Debug().Uint64("producer", cmd.GetProducerId()).Msg("SEND for unknown producer; closing connection")
 		return false
 	}
+	if c.fenced.Load() {
+		return true // closing after a failed write; the client resends this
+	}
 	p.topic.mu.Lock()
 	waiting := p.waiting
 	p.topic.mu.Unlock()
@@ -260,6 +263,14 @@ func (c *conn) handleSend(cmd *wire.CommandSend, payload []byte) bool {
 	seq := cmd.GetSequenceId()
 	if code, msg, fail := c.b.faults.takeSendFailure(); fail {
 		c.sendSendError(p.id, seq, code, msg)
+		// A failed write fences the topic in Pulsar: later SENDs already in
+		// flight must not be persisted ahead of the failed one, or the
+		// client's in-order resend would be dropped by deduplication as
+		// "already persisted". Errors the client treats as final for that
+		// one message leave the connection open.
+		if fencesTopic(code) {
+			c.fence()
+		}
 		return true
 	}
 	if cmd.GetTxnidMostBits() != 0 || cmd.GetTxnidLeastBits() != 0 {
@@ -341,7 +352,7 @@ func (c *conn) handleSend(cmd *wire.CommandSend, payload []byte) bool {
 func (p *producer) flushReceipts() {
 	p.rmu.Lock()
 	defer p.rmu.Unlock()
-	n := 0
+	n, failed := 0, false
 	for _, r := range p.receipts {
 		if !r.ready {
 			break
@@ -350,6 +361,7 @@ func (p *producer) flushReceipts() {
 		switch {
 		case r.err != nil:
 			p.c.sendSendError(p.id, r.seq, wire.ServerError_PersistenceError, r.err.Error())
+			failed = true
 		case p.c.b.faults.takeReceiptDrop():
 		default:
 			ledger, entry := p.topic.log.LedgerID(), uint64(r.entryID)
@@ -371,6 +383,21 @@ func (p *producer) flushReceipts() {
 		clear(p.receipts[:n])
 		p.receipts = p.receipts[n:]
 	}
+	if failed {
+		p.c.fence()
+	}
+}
+
+// fencesTopic reports whether a send error is a failed write after which
+// Pulsar fences the topic (the client reconnects and resends), as opposed to
+// a refusal of that one message.
+func fencesTopic(code wire.ServerError) bool {
+	switch code {
+	case wire.ServerError_NotAllowedError, wire.ServerError_ChecksumError, wire.ServerError_TopicTerminatedError,
+		wire.ServerError_MetadataError:
+		return false
+	}
+	return true
 }
 
 func (c *conn) sendSendError(producerID, seq uint64, code wire.ServerError, msg string) {
