@@ -20,6 +20,7 @@ type subscription struct {
 
 	wake     chan struct{}
 	quit     chan struct{}
+	stopped  chan struct{} // closed when run returns
 	stopOnce sync.Once
 
 	// persistMu serialises cursor saves with deletion, so a save in flight
@@ -57,6 +58,7 @@ func newSubscription(t *topic, name string, durable bool, st storage.CursorState
 		durable:    durable,
 		wake:       make(chan struct{}, 1),
 		quit:       make(chan struct{}),
+		stopped:    make(chan struct{}),
 		subType:    wire.CommandSubscribe_Exclusive,
 		markDelete: st.MarkDelete,
 		acked:      map[int64]struct{}{},
@@ -95,9 +97,13 @@ func (s *subscription) stop() {
 		}
 		s.mu.Unlock()
 	})
+	// Wait for a dispatch or cursor save in progress, so nothing writes to
+	// the store after the broker closed it.
+	<-s.stopped
 }
 
 func (s *subscription) run() {
+	defer close(s.stopped)
 	for {
 		select {
 		case <-s.quit:
