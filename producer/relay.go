@@ -1,0 +1,304 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/rs/zerolog"
+
+	"github.com/edxbus/edxbus/producer/outbox"
+)
+
+// Relay drains the outbox to Pulsar in order. Create it with NewRelay, call
+// Start, and Close when done.
+type Relay struct {
+	client    pulsar.Client
+	box       *outbox.Outbox
+	p         *Producer
+	name      string
+	log       zerolog.Logger
+	batch     int
+	backoff   time.Duration
+	maxWait   time.Duration
+	producers map[string]pulsar.Producer // by topic + "\x00" + event type
+
+	cancel   context.CancelFunc
+	done     chan struct{}
+	receipts chan uint64
+	drained  chan struct{} // closed when the delete loop has flushed everything
+
+	receiptsMu     sync.RWMutex
+	receiptsClosed bool
+}
+
+// RelayOption configures NewRelay.
+type RelayOption func(*Relay)
+
+// WithProducerName sets the stable name the relay's Pulsar producers derive
+// theirs from. Broker-side deduplication tracks sequence ids per producer
+// name, so it must stay the same across restarts of one outbox and differ
+// between outboxes. Default: DefaultProducerName(hostname, outbox path).
+func WithProducerName(name string) RelayOption { return func(r *Relay) { r.name = name } }
+
+// WithRelayLogger sets the logger.
+func WithRelayLogger(l zerolog.Logger) RelayOption { return func(r *Relay) { r.log = l } }
+
+// WithRetryBackoff sets the first and the longest pause after a failed send
+// (default 200 ms, doubling up to 10 s).
+func WithRetryBackoff(first, max time.Duration) RelayOption {
+	return func(r *Relay) { r.backoff, r.maxWait = first, max }
+}
+
+// DefaultProducerName is "edxbus-<host>-<hash of the outbox path>": stable
+// for one outbox on one machine, distinct between outboxes.
+func DefaultProducerName(outboxPath string) string {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "host"
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(outboxPath))
+	return fmt.Sprintf("edxbus-%s-%08x", host, h.Sum32())
+}
+
+// NewRelay prepares a relay for the producer's outbox and configuration.
+func NewRelay(client pulsar.Client, p *Producer, opts ...RelayOption) *Relay {
+	r := &Relay{client: client, box: p.box, p: p, name: "edxbus-producer", log: p.log, batch: 500,
+		backoff: 200 * time.Millisecond, maxWait: 10 * time.Second, producers: map[string]pulsar.Producer{}}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// Start creates a Pulsar producer for every enabled topic and event type, each
+// declaring the event's Avro schema, so a schema the broker refuses
+// (IncompatibleSchema) fails here with the broker's message instead of
+// silently per event. Then it starts draining the outbox.
+func (r *Relay) Start(ctx context.Context) error {
+	for _, eventType := range sortedKeys(r.p.routes) {
+		for _, rt := range r.p.routes[eventType] {
+			prod, err := r.client.CreateProducer(pulsar.ProducerOptions{
+				Topic:       rt.topic,
+				Name:        r.producerName(rt.topic, eventType),
+				Schema:      rt.event.PulsarSchema(),
+				SendTimeout: -1, // never give up while the broker is away: the outbox holds the event
+				// No client-side batching: the Go client does not send a
+				// batch's highest sequence id, so broker dedup would judge a
+				// batch by its first id alone, and a batch re-formed after a
+				// restart that starts with an already-stored record would be
+				// dropped whole, losing the rest. One record per message keeps
+				// dedup exact; the sends are still pipelined and the broker
+				// still groups their writes.
+				DisableBatching:    true,
+				MaxPendingMessages: 4 * r.batch,
+			})
+			if err != nil {
+				r.closeProducers()
+				return fmt.Errorf("producer for %s on %s: %w", eventType, rt.topic, err)
+			}
+			r.producers[rt.topic+"\x00"+eventType] = prod
+		}
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.cancel = cancel
+	r.done = make(chan struct{})
+	r.receipts = make(chan uint64, 4*r.batch)
+	r.drained = make(chan struct{})
+	go r.deleteLoop()
+	go r.run(runCtx)
+	r.log.Info().Int("producers", len(r.producers)).Str("producer_name", r.name).Msg("relay started")
+	return nil
+}
+
+func (r *Relay) producerName(topic, eventType string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(topic + "\x00" + eventType))
+	return fmt.Sprintf("%s-%08x", r.name, h.Sum32())
+}
+
+// run reads the outbox in order and sends; after a failed send it pauses and
+// starts again from the oldest record still waiting (what was receipted is
+// gone; what is resent is deduplicated by the broker).
+func (r *Relay) run(ctx context.Context) {
+	defer close(r.done)
+	var after uint64
+	wait := r.backoff
+	for {
+		recs, err := r.box.Next(ctx, after, r.batch)
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, outbox.ErrClosed) {
+				r.log.Error().Err(err).Msg("reading the outbox")
+				sleep(ctx, wait)
+				continue
+			}
+			return
+		}
+		var (
+			mu     sync.Mutex
+			failed error
+		)
+		for _, rec := range recs {
+			prod, ok := r.producers[rec.Topic+"\x00"+rec.EventType]
+			if !ok {
+				// The configuration changed since the record was accepted:
+				// send it anyway on a producer made for it.
+				prod, err = r.lateProducer(rec)
+				if err != nil {
+					mu.Lock()
+					failed = err
+					mu.Unlock()
+					break
+				}
+			}
+			seq := int64(rec.Seq)
+			rec := rec
+			prod.SendAsync(ctx, &pulsar.ProducerMessage{
+				Payload: rec.Payload, Key: rec.Key, Properties: rec.Properties,
+				EventTime: rec.EventTime, SequenceID: &seq,
+			}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
+				if err != nil {
+					r.p.m.failures.WithLabelValues(rec.Topic).Inc()
+					mu.Lock()
+					if failed == nil {
+						failed = fmt.Errorf("send %s (seq %d) to %s: %w", rec.EventID, rec.Seq, rec.Topic, err)
+					}
+					mu.Unlock()
+					return
+				}
+				r.p.m.published.WithLabelValues(rec.Topic).Inc()
+				r.p.m.latency.Observe(time.Since(rec.AcceptedAt).Seconds())
+				r.receipted(rec.Seq)
+			})
+		}
+		after = recs[len(recs)-1].Seq
+		mu.Lock()
+		err = failed
+		mu.Unlock()
+		if err == nil {
+			wait = r.backoff
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.Warn().Err(err).Dur("retry_in", wait).Msg("publish failed; will resend what is still in the outbox")
+		r.flush()
+		sleep(ctx, wait)
+		wait = min(2*wait, r.maxWait)
+		after = 0
+	}
+}
+
+func (r *Relay) lateProducer(rec outbox.Record) (pulsar.Producer, error) {
+	ev := r.p.routes[rec.EventType]
+	if len(ev) == 0 {
+		return nil, fmt.Errorf("record %d: event type %s is no longer configured; keeping it in the outbox", rec.Seq, rec.EventType)
+	}
+	prod, err := r.client.CreateProducer(pulsar.ProducerOptions{
+		Topic: rec.Topic, Name: r.producerName(rec.Topic, rec.EventType), Schema: ev[0].event.PulsarSchema(),
+		SendTimeout: -1, DisableBatching: true, MaxPendingMessages: 4 * r.batch,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.producers[rec.Topic+"\x00"+rec.EventType] = prod
+	return prod, nil
+}
+
+// receipted hands a receipt to the delete loop; a receipt that arrives after
+// Close is dropped (the record stays and is deduplicated when resent).
+func (r *Relay) receipted(seq uint64) {
+	r.receiptsMu.RLock()
+	defer r.receiptsMu.RUnlock()
+	if !r.receiptsClosed {
+		r.receipts <- seq
+	}
+}
+
+// deleteLoop deletes receipted records in small batches, so one fsync
+// covers many receipts.
+func (r *Relay) deleteLoop() {
+	defer close(r.drained)
+	batch := make([]uint64, 0, r.batch)
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		if err := r.box.Delete(batch...); err != nil && !errors.Is(err, outbox.ErrClosed) {
+			// Not deleted means resent later and deduplicated: safe.
+			r.log.Error().Err(err).Int("records", len(batch)).Msg("deleting receipted records")
+		}
+		batch = batch[:0]
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case seq, ok := <-r.receipts:
+			if !ok {
+				flush()
+				return
+			}
+			batch = append(batch, seq)
+			if len(batch) == cap(batch) {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		}
+	}
+}
+
+func (r *Relay) flush() {
+	for _, prod := range r.producers {
+		_ = prod.Flush()
+	}
+}
+
+// Close stops reading the outbox, waits up to ctx's deadline for sends in
+// flight to be receipted, and closes the Pulsar producers. Whatever was not
+// receipted stays in the outbox for the next start.
+func (r *Relay) Close(ctx context.Context) error {
+	if r.cancel == nil {
+		return nil
+	}
+	r.cancel()
+	<-r.done
+	flushed := make(chan struct{})
+	go func() { r.flush(); close(flushed) }()
+	select {
+	case <-flushed:
+	case <-ctx.Done():
+	}
+	r.closeProducers()
+	r.receiptsMu.Lock()
+	r.receiptsClosed = true
+	close(r.receipts)
+	r.receiptsMu.Unlock()
+	<-r.drained
+	r.cancel = nil
+	return nil
+}
+
+func (r *Relay) closeProducers() {
+	for k, prod := range r.producers {
+		prod.Close()
+		delete(r.producers, k)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
