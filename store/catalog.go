@@ -102,8 +102,17 @@ func sameTime(a, b *time.Time) bool {
 	return a.Equal(*b)
 }
 
-// pacingTypes maps the event's pacing to Discovery's pacing_type.
-var pacingTypes = map[string]string{"instructor": "instructor_paced", "self": "self_paced"}
+// pacingType maps the event's pacing to Discovery's pacing_type. A function,
+// not a map variable, so the package holds no mutable state.
+func pacingType(pacing string) (string, bool) {
+	switch strings.ToLower(pacing) {
+	case "instructor":
+		return "instructor_paced", true
+	case "self":
+		return "self_paced", true
+	}
+	return "", false
+}
 
 func (u CourseRunUpdate) validate() (CourseKeyParts, runState, error) {
 	parts, err := ParseCourseKey(u.CourseKey)
@@ -116,7 +125,7 @@ func (u CourseRunUpdate) validate() (CourseKeyParts, runState, error) {
 	if u.EventTime.IsZero() {
 		return parts, runState{}, &InvalidInputError{Field: "event_time", Reason: "zero"}
 	}
-	pacing, ok := pacingTypes[strings.ToLower(u.Pacing)]
+	pacing, ok := pacingType(u.Pacing)
 	if !ok {
 		return parts, runState{}, &InvalidInputError{Field: "pacing", Value: u.Pacing, Reason: `want "instructor" or "self"`}
 	}

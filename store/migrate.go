@@ -9,10 +9,11 @@ import (
 
 // migrations are applied in order, once each, recorded in schema_migrations.
 // They are written once for both databases; {{TS}} and {{BIGINT}} are the only
-// dialect-specific words.
-var migrations = []string{
-	// 1: the catalog (Discovery's part touched by COURSE_CATALOG_INFO_CHANGED).
-	`CREATE TABLE organizations (
+// dialect-specific words. A function, so the package holds no mutable state.
+func migrations() []string {
+	return []string{
+		// 1: the catalog (Discovery's part touched by COURSE_CATALOG_INFO_CHANGED).
+		`CREATE TABLE organizations (
 		key         TEXT PRIMARY KEY,
 		created_at  {{TS}} NOT NULL
 	);
@@ -48,8 +49,8 @@ var migrations = []string{
 		applied_at {{TS}} NOT NULL
 	);
 	CREATE INDEX applied_events_applied_at ON applied_events (applied_at);`,
-	// 2: Credentials-style grades.
-	`CREATE TABLE user_grades (
+		// 2: Credentials-style grades.
+		`CREATE TABLE user_grades (
 		username        TEXT NOT NULL,
 		course_run_key  TEXT NOT NULL,
 		letter_grade    TEXT NOT NULL,
@@ -62,6 +63,7 @@ var migrations = []string{
 		modified_at     {{TS}} NOT NULL,
 		PRIMARY KEY (username, course_run_key)
 	);`,
+	}
 }
 
 func (s *Store) dialectSQL(q string) string {
@@ -88,15 +90,16 @@ func (s *Store) migrate(ctx context.Context) error {
 			applied_at {{TS}} NOT NULL)`)); err != nil {
 			return fmt.Errorf("store: create schema_migrations: %w", err)
 		}
+		all := migrations()
 		var current int
 		if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&current); err != nil {
 			return fmt.Errorf("store: read schema version: %w", err)
 		}
-		if current > len(migrations) {
-			return fmt.Errorf("store: database schema version %d is newer than this binary knows (%d)", current, len(migrations))
+		if current > len(all) {
+			return fmt.Errorf("store: database schema version %d is newer than this binary knows (%d)", current, len(all))
 		}
-		for v := current + 1; v <= len(migrations); v++ {
-			for _, stmt := range strings.Split(s.dialectSQL(migrations[v-1]), ";") {
+		for v := current + 1; v <= len(all); v++ {
+			for _, stmt := range strings.Split(s.dialectSQL(all[v-1]), ";") {
 				if strings.TrimSpace(stmt) == "" {
 					continue
 				}
