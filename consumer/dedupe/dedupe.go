@@ -1,0 +1,381 @@
+package dedupe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+)
+
+// Status is what Claim found for one event.
+type Status int
+
+const (
+	// StatusNew: not done before; the lease is ours now (or already was).
+	StatusNew Status = iota + 1
+	// StatusDone: handled before; ack and skip.
+	StatusDone
+	// StatusBusy: another consumer holds the lease; retry later.
+	StatusBusy
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusNew:
+		return "new"
+	case StatusDone:
+		return "done"
+	case StatusBusy:
+		return "busy"
+	}
+	return fmt.Sprintf("status(%d)", int(s))
+}
+
+// claimScript: done → 2; lease free or ours → take it, 1; else 3.
+var claimScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end
+local owner = redis.call('GET', KEYS[2])
+if owner == false or owner == ARGV[1] then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 3`)
+
+// markScript: set done with its TTL, drop our lease.
+var markScript = redis.NewScript(`
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[2])
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1`)
+
+// releaseScript: drop the lease only if it is ours.
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+
+// Deduper talks to Redis for one consumer process. Safe for concurrent use.
+type Deduper struct {
+	client   redis.UniversalClient
+	prefix   string
+	ttl      time.Duration
+	leaseTTL time.Duration
+	owner    string
+	window   time.Duration
+	maxBatch int
+
+	reqs      chan *request
+	stop      chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
+
+	commands  atomic.Int64
+	pipelines atomic.Int64
+}
+
+// Option configures New.
+type Option func(*Deduper)
+
+// WithPrefix sets the key prefix (default "edxbus:dedupe").
+func WithPrefix(p string) Option { return func(d *Deduper) { d.prefix = p } }
+
+// WithTTL sets how long a done marker lives (default 7 days). Keep it longer
+// than any redelivery horizon; past it the store's guard still holds.
+func WithTTL(ttl time.Duration) Option { return func(d *Deduper) { d.ttl = ttl } }
+
+// WithLeaseTTL sets how long a claim holds an event (default 30 s): longer
+// than handling takes, short enough that a crashed consumer's events move on.
+func WithLeaseTTL(ttl time.Duration) Option { return func(d *Deduper) { d.leaseTTL = ttl } }
+
+// WithOwner names this consumer in leases (default host-pid-random).
+func WithOwner(owner string) Option { return func(d *Deduper) { d.owner = owner } }
+
+// WithBatchWindow sets how long a call waits for others to share its
+// pipeline (default 1 ms), and WithMaxBatch how many calls one pipeline
+// carries at most (default 256).
+func WithBatchWindow(w time.Duration) Option { return func(d *Deduper) { d.window = w } }
+
+// WithMaxBatch: see WithBatchWindow.
+func WithMaxBatch(n int) Option { return func(d *Deduper) { d.maxBatch = n } }
+
+// New starts a Deduper on client. Close stops its batcher (not the client).
+func New(client redis.UniversalClient, opts ...Option) *Deduper {
+	host, _ := os.Hostname()
+	d := &Deduper{
+		client: client, prefix: "edxbus:dedupe", ttl: 7 * 24 * time.Hour, leaseTTL: 30 * time.Second,
+		owner:  fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8]),
+		window: time.Millisecond, maxBatch: 256,
+		reqs: make(chan *request), stop: make(chan struct{}), stopped: make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(d)
+	}
+	go d.batcher()
+	return d
+}
+
+// Owner is the name this Deduper writes into leases.
+func (d *Deduper) Owner() string { return d.owner }
+
+// keys: the event id is the hash tag, so an event's done and lease keys live
+// in one cluster slot and a script may touch both.
+func (d *Deduper) keys(subscription, eventID string) (done, lease string) {
+	base := fmt.Sprintf("%s:%s:{%s}", d.prefix, subscription, eventID)
+	return base + ":done", base + ":lease"
+}
+
+type op int
+
+const (
+	opClaim op = iota
+	opMark
+	opRelease
+)
+
+type request struct {
+	op   op
+	sub  string
+	ids  []string
+	res  []Status
+	err  error
+	done chan struct{}
+}
+
+// Claim checks each event and takes its lease when it is new.
+func (d *Deduper) Claim(ctx context.Context, subscription string, eventIDs ...string) ([]Status, error) {
+	r, err := d.do(ctx, opClaim, subscription, eventIDs)
+	if err != nil {
+		return nil, err
+	}
+	return r.res, nil
+}
+
+// MarkDone records the events as handled (with the TTL) and drops our leases.
+// Call it only after every handler succeeded and the store committed.
+func (d *Deduper) MarkDone(ctx context.Context, subscription string, eventIDs ...string) error {
+	_, err := d.do(ctx, opMark, subscription, eventIDs)
+	return err
+}
+
+// Release drops our leases on events that failed, so a redelivery (to us or
+// another consumer) can claim them at once.
+func (d *Deduper) Release(ctx context.Context, subscription string, eventIDs ...string) error {
+	_, err := d.do(ctx, opRelease, subscription, eventIDs)
+	return err
+}
+
+func (d *Deduper) do(ctx context.Context, o op, sub string, ids []string) (*request, error) {
+	if len(ids) == 0 {
+		return &request{}, nil
+	}
+	r := &request{op: o, sub: sub, ids: ids, done: make(chan struct{})}
+	select {
+	case d.reqs <- r:
+	case <-ctx.Done():
+		return nil, &UnavailableError{Err: ctx.Err()}
+	case <-d.stop:
+		return nil, &UnavailableError{Err: errors.New("dedupe: closed")}
+	}
+	select {
+	case <-r.done:
+		return r, r.err
+	case <-ctx.Done():
+		// The pipeline may still run; a claim we never learn about expires
+		// with its lease.
+		return nil, &UnavailableError{Err: ctx.Err()}
+	}
+}
+
+// batcher collects requests for up to the window (or maxBatch) and sends
+// them as one pipeline.
+func (d *Deduper) batcher() {
+	defer close(d.stopped)
+	for {
+		var first *request
+		select {
+		case first = <-d.reqs:
+		case <-d.stop:
+			return
+		}
+		batch := []*request{first}
+		timer := time.NewTimer(d.window)
+	collect:
+		for len(batch) < d.maxBatch {
+			select {
+			case r := <-d.reqs:
+				batch = append(batch, r)
+			case <-timer.C:
+				break collect
+			case <-d.stop:
+				break collect
+			}
+		}
+		timer.Stop()
+		d.run(batch, false)
+	}
+}
+
+func (d *Deduper) run(batch []*request, retried bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pipe := d.client.Pipeline()
+	cmds := make([][]*redis.Cmd, len(batch))
+	leaseMS := d.leaseTTL.Milliseconds()
+	ttlS := int64(d.ttl.Seconds())
+	n := 0
+	for i, r := range batch {
+		cmds[i] = make([]*redis.Cmd, len(r.ids))
+		for j, id := range r.ids {
+			done, lease := d.keys(r.sub, id)
+			switch r.op {
+			case opClaim:
+				cmds[i][j] = claimScript.EvalSha(ctx, pipe, []string{done, lease}, d.owner, leaseMS)
+			case opMark:
+				cmds[i][j] = markScript.EvalSha(ctx, pipe, []string{done, lease}, d.owner, ttlS)
+			case opRelease:
+				cmds[i][j] = releaseScript.EvalSha(ctx, pipe, []string{lease}, d.owner)
+			}
+			n++
+		}
+	}
+	_, err := pipe.Exec(ctx)
+	if err != nil && isNoScript(err) && !retried {
+		// First use on this server (or after SCRIPT FLUSH): load and retry once.
+		for _, s := range []*redis.Script{claimScript, markScript, releaseScript} {
+			_ = s.Load(ctx, d.client).Err()
+		}
+		d.run(batch, true)
+		return
+	}
+	d.pipelines.Add(1)
+	d.commands.Add(int64(n))
+	for i, r := range batch {
+		if err != nil && !errors.Is(err, redis.Nil) {
+			r.err = &UnavailableError{Err: err}
+		} else {
+			r.res = make([]Status, len(r.ids))
+			for j, c := range cmds[i] {
+				v, cerr := c.Int64()
+				if cerr != nil {
+					r.err = &UnavailableError{Err: cerr}
+					break
+				}
+				r.res[j] = Status(v)
+			}
+		}
+		close(r.done)
+	}
+}
+
+func isNoScript(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+}
+
+// UnavailableError is any failure to reach Redis or get an answer: nothing
+// of the call is known to have happened.
+type UnavailableError struct{ Err error }
+
+func (e *UnavailableError) Error() string { return "dedupe: redis unavailable: " + e.Err.Error() }
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// IsUnavailable reports whether err means Redis could not be used.
+func IsUnavailable(err error) bool {
+	var u *UnavailableError
+	if errors.As(err, &u) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+// Ping checks Redis answers (for /readyz).
+func (d *Deduper) Ping(ctx context.Context) error {
+	if err := d.client.Ping(ctx).Err(); err != nil {
+		return &UnavailableError{Err: err}
+	}
+	return nil
+}
+
+// Stats counts what was sent to Redis.
+type Stats struct {
+	Commands  int64 // script calls
+	Pipelines int64 // round trips
+}
+
+// Stats reports the counters.
+func (d *Deduper) Stats() Stats {
+	return Stats{Commands: d.commands.Load(), Pipelines: d.pipelines.Load()}
+}
+
+// Close stops the batcher; calls after it fail as unavailable.
+func (d *Deduper) Close() error {
+	d.closeOnce.Do(func() { close(d.stop) })
+	<-d.stopped
+	return nil
+}
+
+// NewClient builds a go-redis UniversalClient from a URL:
+//
+//	redis://[user:pass@]host:port[/db]            one server
+//	rediss://…                                     one server over TLS
+//	redis+cluster://[user:pass@]h1:p1,h2:p2        Redis Cluster (seed nodes)
+//	redis+sentinel://[user:pass@]h1:p1,h2:p2/master[/db]   Sentinel
+func NewClient(rawURL string) (redis.UniversalClient, error) {
+	switch {
+	case strings.HasPrefix(rawURL, "redis://"), strings.HasPrefix(rawURL, "rediss://"):
+		opts, err := redis.ParseURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis URL: %w", err)
+		}
+		return redis.NewClient(opts), nil
+	case strings.HasPrefix(rawURL, "redis+cluster://"):
+		opts, err := redis.ParseClusterURL("redis://" + strings.TrimPrefix(rawURL, "redis+cluster://"))
+		if err != nil {
+			return nil, fmt.Errorf("redis cluster URL: %w", err)
+		}
+		return redis.NewClusterClient(opts), nil
+	case strings.HasPrefix(rawURL, "redis+sentinel://"):
+		return sentinelClient(strings.TrimPrefix(rawURL, "redis+sentinel://"))
+	default:
+		return nil, fmt.Errorf("redis URL %q: want redis://, rediss://, redis+cluster:// or redis+sentinel://", redactURL(rawURL))
+	}
+}
+
+func sentinelClient(rest string) (redis.UniversalClient, error) {
+	var user, pass string
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		cred := rest[:at]
+		rest = rest[at+1:]
+		user, pass, _ = strings.Cut(cred, ":")
+	}
+	hosts, path, _ := strings.Cut(rest, "/")
+	master, db, _ := strings.Cut(path, "/")
+	if hosts == "" || master == "" {
+		return nil, errors.New("redis sentinel URL: want redis+sentinel://[user:pass@]host:port[,host:port]/master[/db]")
+	}
+	opts := &redis.FailoverOptions{MasterName: master, SentinelAddrs: strings.Split(hosts, ","), Username: user, Password: pass}
+	if db != "" {
+		var n int
+		if _, err := fmt.Sscanf(db, "%d", &n); err != nil || n < 0 {
+			return nil, fmt.Errorf("redis sentinel URL: database %q is not a number", db)
+		}
+		opts.DB = n
+	}
+	return redis.NewFailoverClient(opts), nil
+}
+
+// redactURL hides a password for error messages.
+func redactURL(u string) string {
+	if i := strings.Index(u, "@"); i >= 0 {
+		if j := strings.Index(u, "://"); j >= 0 && j < i {
+			return u[:j+3] + "…@" + u[i+1:]
+		}
+	}
+	return u
+}
