@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,9 @@ type Broker struct {
 
 	pmu      sync.Mutex // guards policies; never held while taking mu
 	policies map[string]NamespacePolicies
+
+	admin   *http.Server // admin REST (admin.go); nil until Start
+	adminLn net.Listener
 }
 
 // New builds a broker; Start makes it listen.
@@ -99,7 +103,12 @@ func (b *Broker) Start(ctx context.Context) error {
 		return fmt.Errorf("broker: listen %s: %w", b.cfg.addr, err)
 	}
 	b.ln = ln
-	b.log.Info().Str("url", b.URL()).Msg("broker listening")
+	if err := b.startAdmin(ctx); err != nil {
+		_ = ln.Close()
+		b.ln = nil
+		return err
+	}
+	b.log.Info().Str("url", b.URL()).Str("admin", b.AdminURL()).Msg("broker listening")
 	b.wg.Add(1)
 	go b.acceptLoop()
 	if ctx.Done() != nil {
@@ -155,8 +164,14 @@ func (b *Broker) URL() string {
 // AdminAddr is the address the admin REST layer should listen on.
 func (b *Broker) AdminAddr() string { return b.cfg.adminAddr }
 
-// AdminURL is the http:// base URL of the admin REST layer.
-func (b *Broker) AdminURL() string { return "http://" + b.cfg.adminAddr }
+// AdminURL is the http:// base URL of the admin REST layer, with the port
+// actually bound once started.
+func (b *Broker) AdminURL() string {
+	if b.adminLn != nil {
+		return "http://" + b.adminLn.Addr().String()
+	}
+	return "http://" + b.cfg.adminAddr
+}
 
 // Faults returns the fault-injection hooks.
 func (b *Broker) Faults() *Faults { return b.faults }
@@ -169,6 +184,7 @@ func (b *Broker) Close() error {
 		if b.ln != nil {
 			_ = b.ln.Close()
 		}
+		b.stopAdmin()
 		b.mu.Lock()
 		conns := make([]*conn, 0, len(b.conns))
 		for c := range b.conns {

@@ -1,0 +1,178 @@
+package broker
+
+// The admin REST layer: the subset of Apache Pulsar's /admin/v2 that edxbus
+// and its users reach for, with Pulsar's paths and JSON shapes, so the
+// pulsaradmin client and curl work against the embedded broker.
+//
+// Honoured: GET brokers/health; GET a topic's schema (latest, by version, all
+// versions); GET topic stats; GET the topics of a namespace.
+// Skipped for now: writes (topic, subscription, schema and policy changes go
+// through the binary protocol or the Go API), tenants, namespaces, HTTP
+// lookups, and /metrics.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/edxbus/edxbus/broker/internal/wire"
+)
+
+// startAdmin listens on the admin address and serves until Close.
+func (b *Broker) startAdmin(ctx context.Context) error {
+	if b.cfg.adminAddr == "" {
+		return nil
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", b.cfg.adminAddr)
+	if err != nil {
+		return fmt.Errorf("broker: listen admin %s: %w", b.cfg.adminAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /admin/v2/brokers/health", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok"))
+	})
+	mux.HandleFunc("GET /admin/v2/schemas/{tenant}/{ns}/{topic}/schema", b.adminGetSchema)
+	mux.HandleFunc("GET /admin/v2/schemas/{tenant}/{ns}/{topic}/schema/{version}", b.adminGetSchema)
+	mux.HandleFunc("GET /admin/v2/schemas/{tenant}/{ns}/{topic}/schemas", b.adminGetSchemas)
+	mux.HandleFunc("GET /admin/v2/persistent/{tenant}/{ns}/{topic}/stats", b.adminTopicStats)
+	mux.HandleFunc("GET /admin/v2/persistent/{tenant}/{ns}", b.adminListTopics)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	b.admin, b.adminLn = srv, ln
+	go func() { _ = srv.Serve(ln) }()
+	return nil
+}
+
+func (b *Broker) stopAdmin() {
+	if b.admin == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = b.admin.Shutdown(ctx)
+}
+
+func adminError(w http.ResponseWriter, status int, reason string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"reason": reason})
+}
+
+func adminJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// adminStatus maps a broker error to the HTTP status Pulsar answers with.
+func adminStatus(err error) int {
+	switch ErrorCode(err) {
+	case "TopicNotFound", "SubscriptionNotFound":
+		return http.StatusNotFound
+	case "IncompatibleSchema":
+		return http.StatusConflict
+	case "InvalidTopicName":
+		return http.StatusPreconditionFailed
+	}
+	return http.StatusInternalServerError
+}
+
+func topicFromPath(r *http.Request) string {
+	return fmt.Sprintf("persistent://%s/%s/%s", r.PathValue("tenant"), r.PathValue("ns"), r.PathValue("topic"))
+}
+
+// schemaJSON is Pulsar's GetSchemaResponse.
+type schemaJSON struct {
+	Version    int64             `json:"version"`
+	Type       string            `json:"type"`
+	Timestamp  int64             `json:"timestamp"`
+	Data       string            `json:"data"`
+	Properties map[string]string `json:"properties"`
+}
+
+func toSchemaJSON(s SchemaInfo) schemaJSON {
+	props := s.Properties
+	if props == nil {
+		props = map[string]string{}
+	}
+	return schemaJSON{Version: s.Version, Type: schemaTypeName(s.Type), Timestamp: s.Timestamp.UnixMilli(), Data: string(s.Data), Properties: props}
+}
+
+// schemaTypeName is the Java enum name Pulsar's REST API uses.
+func schemaTypeName(t wire.Schema_Type) string {
+	switch t {
+	case wire.Schema_KeyValue:
+		return "KEY_VALUE"
+	case wire.Schema_ProtobufNative:
+		return "PROTOBUF_NATIVE"
+	case wire.Schema_Bool:
+		return "BOOLEAN"
+	case wire.Schema_LocalDate:
+		return "LOCAL_DATE"
+	case wire.Schema_LocalTime:
+		return "LOCAL_TIME"
+	case wire.Schema_LocalDateTime:
+		return "LOCAL_DATE_TIME"
+	}
+	return strings.ToUpper(t.String())
+}
+
+func (b *Broker) adminGetSchema(w http.ResponseWriter, r *http.Request) {
+	version := int64(-1)
+	if v := r.PathValue("version"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			adminError(w, http.StatusBadRequest, "version must be a non-negative number")
+			return
+		}
+		version = n
+	}
+	s, err := b.Schema(topicFromPath(r), version)
+	if err != nil {
+		status := adminStatus(err)
+		if status == http.StatusInternalServerError && strings.Contains(strings.ToLower(err.Error()), "not found") {
+			status = http.StatusNotFound
+		}
+		adminError(w, status, err.Error())
+		return
+	}
+	adminJSON(w, toSchemaJSON(s))
+}
+
+func (b *Broker) adminGetSchemas(w http.ResponseWriter, r *http.Request) {
+	all, err := b.Schemas(topicFromPath(r))
+	if err != nil {
+		adminError(w, adminStatus(err), err.Error())
+		return
+	}
+	out := make([]schemaJSON, len(all))
+	for i, s := range all {
+		out[i] = toSchemaJSON(s)
+	}
+	adminJSON(w, map[string]any{"getSchemaResponses": out})
+}
+
+func (b *Broker) adminTopicStats(w http.ResponseWriter, r *http.Request) {
+	st, err := b.Stats(topicFromPath(r))
+	if err != nil {
+		adminError(w, adminStatus(err), err.Error())
+		return
+	}
+	adminJSON(w, st)
+}
+
+func (b *Broker) adminListTopics(w http.ResponseWriter, r *http.Request) {
+	topics, err := b.TopicsOfNamespace(r.PathValue("tenant") + "/" + r.PathValue("ns"))
+	if err != nil {
+		adminError(w, adminStatus(err), err.Error())
+		return
+	}
+	if topics == nil {
+		topics = []string{}
+	}
+	adminJSON(w, topics)
+}
