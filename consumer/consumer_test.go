@@ -1,0 +1,359 @@
+package consumer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/edxbus/edxbus/broker"
+	"github.com/edxbus/edxbus/broker/brokertest"
+	"github.com/edxbus/edxbus/consumer"
+	"github.com/edxbus/edxbus/consumer/dedupe"
+	"github.com/edxbus/edxbus/internal/testenv"
+	"github.com/edxbus/edxbus/schema"
+	"github.com/edxbus/edxbus/store"
+	"github.com/edxbus/edxbus/store/handlers"
+)
+
+// rig is one pipeline under test: broker, Redis, store, handlers.
+type rig struct {
+	t        *testing.T
+	b        *broker.Broker
+	client   pulsar.Client
+	topic    string
+	store    *store.Store
+	outcomes *handlers.Outcomes
+	redis    redis.UniversalClient
+	mini     *miniredis.Miniredis
+	prod     pulsar.Producer
+}
+
+func newRig(t *testing.T, useMiniredis bool) *rig {
+	t.Helper()
+	b := brokertest.Start(t)
+	client, err := pulsar.NewClient(pulsar.ClientOptions{URL: b.URL(), OperationTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	r := &rig{t: t, b: b, client: client, store: st, outcomes: handlers.NewOutcomes(nil),
+		topic: "persistent://public/default/catalog-" + uuid.NewString()[:8]}
+	if useMiniredis {
+		r.mini = miniredis.RunT(t)
+		r.redis = redis.NewClient(&redis.Options{Addr: r.mini.Addr(), MaxRetries: -1})
+	} else {
+		r.redis, err = dedupe.NewClient(testenv.RedisURL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _ = r.redis.Close() })
+	ev, _ := schema.Lookup(schema.EventCourseCatalogInfoChanged)
+	r.prod, err = client.CreateProducer(pulsar.ProducerOptions{Topic: r.topic, Schema: ev.PulsarSchema()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.prod.Close)
+	return r
+}
+
+type started struct {
+	c      *consumer.Consumer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// start runs a consumer; extra handlers connect to the catalog signal after
+// the store's (a failing test handler, say).
+func (r *rig) start(name string, mutate func(*consumer.Config), extra ...schema.Handler[*schema.CourseCatalogInfoChanged]) *started {
+	r.t.Helper()
+	cat := &handlers.Catalog{Store: r.store, PublisherEnabled: true, Log: zerolog.Nop(), Outcomes: r.outcomes}
+	sigs := handlers.Connect(cat, &handlers.Grades{Store: r.store, Outcomes: r.outcomes})
+	for _, h := range extra {
+		sigs.Catalog.Connect(h)
+	}
+	d := dedupe.New(r.redis, dedupe.WithPrefix("edxbus-test:"+uuid.NewString()), dedupe.WithOwner(name), dedupe.WithLeaseTTL(5*time.Second))
+	d = r.sharedDeduper(d)
+	cfg := consumer.Config{Topics: []string{r.topic}, Subscription: "discovery", AdminURL: r.b.AdminURL(),
+		Workers: 4, NackBackoff: 50 * time.Millisecond, NackBackoffMax: 200 * time.Millisecond, MaxDeliveries: 4}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	c, err := consumer.New(r.client, cfg, consumer.WithDeduper(d), consumer.WithSignals(sigs.Emitters()...))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &started{c: c, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- c.Run(ctx) }()
+	r.t.Cleanup(func() { s.stop() })
+	return s
+}
+
+var prefixes sync.Map
+
+// sharedDeduper makes every consumer of one rig share a key prefix (they
+// are one consumer group), while rigs never share.
+func (r *rig) sharedDeduper(d *dedupe.Deduper) *dedupe.Deduper {
+	prefix, _ := prefixes.LoadOrStore(r, "edxbus-test:"+uuid.NewString())
+	_ = d.Close()
+	nd := dedupe.New(r.redis, dedupe.WithPrefix(prefix.(string)), dedupe.WithOwner(d.Owner()), dedupe.WithLeaseTTL(5*time.Second))
+	r.t.Cleanup(func() { _ = nd.Close() })
+	return nd
+}
+
+func (s *started) stop() {
+	s.cancel()
+	<-s.done
+	s.done <- nil // later stops return at once
+}
+
+func catalogValue(key, name string, hidden bool) *schema.CourseCatalogInfoChanged {
+	return &schema.CourseCatalogInfoChanged{CatalogInfo: schema.CourseCatalogData{
+		CourseKey: key, Name: name, Hidden: hidden,
+		ScheduleData: schema.CourseScheduleData{Start: schema.DateTime{Time: time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)}, Pacing: "self"},
+	}}
+}
+
+// publish sends one event with its metadata as properties.
+func (r *rig) publish(meta schema.Metadata, v *schema.CourseCatalogInfoChanged) {
+	r.t.Helper()
+	if _, err := r.prod.Send(context.Background(), &pulsar.ProducerMessage{Value: v, Key: v.CatalogInfo.CourseKey, Properties: meta.Properties()}); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func metaAt(at time.Time) schema.Metadata {
+	return schema.NewMetadata(schema.EventCourseCatalogInfoChanged, schema.WithTime(at))
+}
+
+// eventually polls cond until it holds or 20 s pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (r *rig) run(key string) (store.CourseRun, bool) {
+	run, err := r.store.CourseRun(context.Background(), key)
+	return run, err == nil
+}
+
+func TestDuplicateAndOlderEvents(t *testing.T) {
+	r := newRig(t, false)
+	r.start("c1", nil)
+	t0 := time.Now().UTC().Add(-time.Hour)
+	newer := metaAt(t0.Add(time.Minute))
+	older := metaAt(t0)
+	r.publish(newer, catalogValue("course-v1:edX+D+1", "newer", true))
+	r.publish(newer, catalogValue("course-v1:edX+D+1", "newer", true)) // the same event again
+	eventually(t, "the newer event applied", func() bool { return r.outcomes.Count("catalog", "applied") == 1 })
+	r.publish(older, catalogValue("course-v1:edX+D+1", "older", false))
+	eventually(t, "the older event seen as stale", func() bool { return r.outcomes.Count("catalog", "stale") == 1 })
+	run, ok := r.run("course-v1:edX+D+1")
+	if !ok || run.Title != "newer" || !run.Hidden || run.EventID != newer.ID {
+		t.Fatalf("run %+v: want the newer event's state", run)
+	}
+	if got := r.outcomes.Count("catalog", "applied"); got != 1 {
+		t.Fatalf("applied %v times, want 1", got)
+	}
+	if got := r.outcomes.Count("catalog", "stale"); got != 1 {
+		t.Fatalf("stale %v, want 1", got)
+	}
+}
+
+func TestPoisonGoesToTheDeadLetterTopicAndTheStreamGoesOn(t *testing.T) {
+	r := newRig(t, false)
+	dlq, err := r.client.Subscribe(pulsar.ConsumerOptions{Topic: r.topic + "-discovery-DLQ", SubscriptionName: "inspect",
+		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlq.Close()
+	r.start("c1", nil)
+	t0 := time.Now().UTC().Add(-time.Hour)
+	// 1: no ce_id. 2: an event type no registry knows. 3: a course key the store refuses.
+	noID := metaAt(t0).Properties()
+	delete(noID, "ce_id")
+	unknown := metaAt(t0).Properties()
+	unknown["ce_type"] = "org.openedx.nope.v1"
+	for _, props := range []map[string]string{noID, unknown} {
+		if _, err := r.prod.Send(context.Background(), &pulsar.ProducerMessage{Value: catalogValue("course-v1:edX+P+1", "x", false), Properties: props}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	badKey := metaAt(t0)
+	r.publish(badKey, catalogValue("not a course key", "x", false))
+	good := metaAt(t0)
+	r.publish(good, catalogValue("course-v1:edX+Good+1", "after the poison", false))
+	eventually(t, "the good event after the poison", func() bool { _, ok := r.run("course-v1:edX+Good+1"); return ok })
+
+	reasons := map[string]string{}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := 0; i < 3; i++ {
+		msg, err := dlq.Receive(ctx)
+		if err != nil {
+			t.Fatalf("dead letter %d: %v", i, err)
+		}
+		reasons[msg.Properties()["ce_type"]+"|"+msg.Properties()["ce_id"]] = msg.Properties()[consumer.PropDLQReason]
+		if msg.Properties()[consumer.PropDLQOriginalTopic] != r.topic || msg.Properties()[consumer.PropDLQMessageID] == "" {
+			t.Fatalf("dead letter properties %v", msg.Properties())
+		}
+		_ = dlq.Ack(msg)
+	}
+	want := map[string]string{
+		schema.EventCourseCatalogInfoChanged + "|":   "metadata",
+		"org.openedx.nope.v1|" + unknown["ce_id"]:     "unknown_type",
+		schema.EventCourseCatalogInfoChanged + "|" + badKey.ID: "handler_permanent",
+	}
+	for k, kind := range want {
+		if reason, ok := reasons[k]; !ok || len(reason) < len(kind) || reason[:len(kind)] != kind {
+			t.Errorf("dead letter %s: reason %q, want it to start with %q (all: %v)", k, reason, kind, reasons)
+		}
+	}
+}
+
+func TestTransientFailuresAreRetriedThenDeadLettered(t *testing.T) {
+	r := newRig(t, false)
+	var calls atomic.Int32
+	flaky := func(_ context.Context, meta schema.Metadata, ev *schema.CourseCatalogInfoChanged) error {
+		if ev.CatalogInfo.Name == "always fails" {
+			return errors.New("downstream unavailable")
+		}
+		if ev.CatalogInfo.Name == "fails twice" && calls.Add(1) <= 2 {
+			return errors.New("downstream hiccup")
+		}
+		return nil
+	}
+	dlq, err := r.client.Subscribe(pulsar.ConsumerOptions{Topic: r.topic + "-discovery-DLQ", SubscriptionName: "inspect",
+		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlq.Close()
+	r.start("c1", nil, flaky)
+	t0 := time.Now().UTC().Add(-time.Hour)
+	r.publish(metaAt(t0), catalogValue("course-v1:edX+Flaky+1", "fails twice", false))
+	doomed := metaAt(t0)
+	r.publish(doomed, catalogValue("course-v1:edX+Doomed+1", "always fails", false))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	msg, err := dlq.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Properties()["ce_id"] != doomed.ID || msg.Properties()[consumer.PropDLQDeliveries] != "4" {
+		t.Fatalf("dead letter %v, want the doomed event after 4 deliveries", msg.Properties())
+	}
+	if calls.Load() < 3 {
+		t.Fatalf("the flaky handler ran %d times, want retries until it succeeded", calls.Load())
+	}
+	// The store applied the flaky run once: retries of an applied event are duplicates.
+	if got := r.outcomes.Count("catalog", "applied"); got < 1 {
+		t.Fatalf("applied %v", got)
+	}
+}
+
+func TestRedisDownThenBack(t *testing.T) {
+	r := newRig(t, true)
+	s := r.start("c1", nil)
+	t0 := time.Now().UTC().Add(-time.Hour)
+	r.mini.SetError("LOADING Redis is loading")
+	for i := 0; i < 5; i++ {
+		r.publish(metaAt(t0.Add(time.Duration(i)*time.Second)), catalogValue(fmt.Sprintf("course-v1:edX+R%d+1", i), "while down", false))
+	}
+	eventually(t, "not ready while Redis is down", func() bool { return s.c.Ready() != nil })
+	time.Sleep(300 * time.Millisecond)
+	if c, _ := r.store.Counts(context.Background()); c.CourseRuns != 0 {
+		t.Fatalf("in wait mode nothing is applied while Redis is down, got %d runs", c.CourseRuns)
+	}
+	r.mini.SetError("")
+	eventually(t, "all five applied after Redis came back", func() bool {
+		c, _ := r.store.Counts(context.Background())
+		return c.CourseRuns == 5
+	})
+	eventually(t, "ready again", func() bool { return s.c.Ready() == nil })
+	if got := r.outcomes.Count("catalog", "applied"); got != 5 {
+		t.Fatalf("applied %v, want 5 (nothing twice)", got)
+	}
+}
+
+func TestBypassModeAppliesWhileRedisIsDown(t *testing.T) {
+	r := newRig(t, true)
+	r.start("c1", func(c *consumer.Config) { c.DedupeUnavailable = "bypass" })
+	r.mini.SetError("LOADING Redis is loading")
+	t0 := time.Now().UTC().Add(-time.Hour)
+	m := metaAt(t0)
+	r.publish(m, catalogValue("course-v1:edX+B+1", "bypass", false))
+	r.publish(m, catalogValue("course-v1:edX+B+1", "bypass", false))
+	eventually(t, "both deliveries settled by the store", func() bool {
+		return r.outcomes.Count("catalog", "applied") == 1 && r.outcomes.Count("catalog", "duplicate") == 1
+	})
+}
+
+func TestThreeConsumersShareTheLoad(t *testing.T) {
+	r := newRig(t, false)
+	var per [3]atomic.Int32
+	for i := range per {
+		i := i
+		r.start(fmt.Sprintf("c%d", i), nil, func(context.Context, schema.Metadata, *schema.CourseCatalogInfoChanged) error {
+			per[i].Add(1)
+			return nil
+		})
+	}
+	t0 := time.Now().UTC().Add(-time.Hour)
+	const n = 90
+	for i := 0; i < n; i++ {
+		r.publish(metaAt(t0.Add(time.Duration(i)*time.Millisecond)), catalogValue(fmt.Sprintf("course-v1:edX+S%d+1", i), "shared", false))
+	}
+	eventually(t, "every event applied", func() bool {
+		c, _ := r.store.Counts(context.Background())
+		return c.CourseRuns == n
+	})
+	for i := range per {
+		if per[i].Load() == 0 {
+			t.Fatalf("consumer %d got nothing: %d/%d/%d", i, per[0].Load(), per[1].Load(), per[2].Load())
+		}
+	}
+	if got := r.outcomes.Count("catalog", "applied"); got != n {
+		t.Fatalf("applied %v, want %d", got, n)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	bad := []consumer.Config{
+		{},
+		{Topics: []string{"plain-name"}, Subscription: "s", AdminURL: "http://x:1"},
+		{Topics: []string{"persistent://public/default/t"}, Subscription: "s", AdminURL: "http://x:1", SubscriptionType: "exclusive"},
+		{Topics: []string{"persistent://public/default/t"}, Subscription: "s", AdminURL: "http://x:1", DedupeUnavailable: "drop"},
+		{Topics: []string{"persistent://public/default/t"}, Subscription: "s", AdminURL: "ftp://x"},
+		{Topics: []string{"persistent://public/default/t"}, Subscription: "s", AdminURL: "http://x:1", StartAt: "middle"},
+	}
+	for i, cfg := range bad {
+		if _, err := consumer.New(nil, cfg); err == nil {
+			t.Errorf("config %d accepted: %+v", i, cfg)
+		}
+	}
+}
