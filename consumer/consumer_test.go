@@ -224,8 +224,8 @@ func TestPoisonGoesToTheDeadLetterTopicAndTheStreamGoesOn(t *testing.T) {
 		_ = dlq.Ack(msg)
 	}
 	want := map[string]string{
-		schema.EventCourseCatalogInfoChanged + "|":   "metadata",
-		"org.openedx.nope.v1|" + unknown["ce_id"]:     "unknown_type",
+		schema.EventCourseCatalogInfoChanged + "|":             "metadata",
+		"org.openedx.nope.v1|" + unknown["ce_id"]:              "unknown_type",
 		schema.EventCourseCatalogInfoChanged + "|" + badKey.ID: "handler_permanent",
 	}
 	for k, kind := range want {
