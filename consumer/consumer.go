@@ -382,7 +382,7 @@ func (c *Consumer) fail(ctx context.Context, msg pulsar.Message, meta schema.Met
 		return
 	}
 	c.m.outcomes.WithLabelValues(eventType, outcomeDeadLettered).Inc()
-	log.Error().Str("reason", reason).Msg("dead-lettered")
+	log.Error().Msg("dead-lettered")
 	c.ack(msg, meta)
 }
 

@@ -58,6 +58,9 @@ underscores), e.g. --redis-url is EDXBUS_REDIS_URL.`,
 		newVersionCommand(),
 		newDocsCommand(),
 		newBrokerCommand(g),
+		newRunCommand(g),
+		newConsumeCommand(g),
+		newIngestCommand(g),
 	)
 	annotateEnv(root)
 	return root

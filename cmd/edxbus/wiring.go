@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/apache/pulsar-client-go/pulsar/log"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/edxbus/edxbus/consumer/dedupe"
+	"github.com/edxbus/edxbus/store"
+)
+
+// newRegistry is a Prometheus registry with the Go and process collectors.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// newPulsarClient connects with edxbus's logger instead of the client's own
+// logrus output.
+func newPulsarClient(o *pulsarOptions, url string, l zerolog.Logger) (pulsar.Client, error) {
+	opts := o.clientOptions()
+	if url != "" {
+		opts.URL = url
+	}
+	opts.Logger = pulsarLogger{l: l.With().Str("component", "pulsar-client").Logger()}
+	c, err := pulsar.NewClient(opts)
+	if err != nil {
+		return nil, fmt.Errorf("pulsar client for %s: %w", opts.URL, err)
+	}
+	return c, nil
+}
+
+// openRedis connects to url, or, when url is empty and embedded is allowed,
+// starts an in-process Redis (miniredis): fine for one process, lost on exit
+// (the store's inbox still stops a replayed event from applying twice).
+func openRedis(url string, embedded bool) (redis.UniversalClient, func(), error) {
+	if url == "" {
+		if !embedded {
+			return nil, nil, errors.New("--redis-url is required")
+		}
+		m := miniredis.NewMiniRedis()
+		if err := m.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, nil, fmt.Errorf("embedded redis: %w", err)
+		}
+		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+		return c, func() { _ = c.Close(); m.Close() }, nil
+	}
+	c, err := dedupe.NewClient(url)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, func() { _ = c.Close() }, nil
+}
+
+// readiness is a named check for /readyz.
+type readiness struct {
+	name  string
+	check func(context.Context) error
+}
+
+// opsMux serves /healthz, /readyz and /metrics.
+func opsMux(reg *prometheus.Registry, checks ...readiness) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		status, out := http.StatusOK, map[string]string{}
+		for _, c := range checks {
+			if err := c.check(ctx); err != nil {
+				status, out[c.name] = http.StatusServiceUnavailable, err.Error()
+			} else {
+				out[c.name] = "ok"
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(out)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return mux
+}
+
+// serveHTTP listens on addr and serves until ctx ends, then shuts down
+// gracefully. It returns the bound address at once.
+func serveHTTP(ctx context.Context, addr string, h http.Handler, l zerolog.Logger) (string, <-chan error, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	done := make(chan error, 1)
+	go func() {
+		err := srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		done <- err
+	}()
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(shutdown); err != nil {
+			l.Warn().Err(err).Msg("http shutdown")
+		}
+	}()
+	return ln.Addr().String(), done, nil
+}
+
+// catalogAPI serves the read side of the catalog store.
+func catalogAPI(mux *http.ServeMux, st *store.Store) {
+	writeJSON := func(w http.ResponseWriter, status int, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(v)
+	}
+	mux.HandleFunc("GET /v1/catalog/course-runs/{key}", func(w http.ResponseWriter, r *http.Request) {
+		run, err := st.CourseRun(r.Context(), r.PathValue("key"))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no course run " + r.PathValue("key")})
+		case err != nil:
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "store unavailable"})
+		default:
+			writeJSON(w, http.StatusOK, run)
+		}
+	})
+	mux.HandleFunc("GET /v1/catalog/course-runs", func(w http.ResponseWriter, r *http.Request) {
+		var since time.Time
+		if v := r.URL.Query().Get("modified_since"); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "modified_since: want RFC 3339, e.g. 2026-01-31T00:00:00Z", "field": "modified_since"})
+				return
+			}
+			since = t
+		}
+		limit := 100
+		if v := r.URL.Query().Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1000 {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "limit: want 1 to 1000", "field": "limit"})
+				return
+			}
+			limit = n
+		}
+		runs, err := st.CourseRuns(r.Context(), since, limit)
+		if err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "store unavailable"})
+			return
+		}
+		if runs == nil {
+			runs = []store.CourseRun{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"results": runs, "count": len(runs)})
+	})
+}
+
+// pulsarLogger adapts zerolog to the Pulsar client's logger interface; the
+// client is chatty, so its info becomes our debug.
+type pulsarLogger struct{ l zerolog.Logger }
+
+func (p pulsarLogger) SubLogger(f log.Fields) log.Logger {
+	ctx := p.l.With()
+	for k, v := range f {
+		ctx = ctx.Interface(k, v)
+	}
+	return pulsarLogger{l: ctx.Logger()}
+}
+func (p pulsarLogger) WithFields(f log.Fields) log.Entry { return p.SubLogger(f).(pulsarLogger) }
+func (p pulsarLogger) WithField(name string, value interface{}) log.Entry {
+	return pulsarLogger{l: p.l.With().Interface(name, value).Logger()}
+}
+func (p pulsarLogger) WithError(err error) log.Entry { return pulsarLogger{l: p.l.With().Err(err).Logger()} }
+func (p pulsarLogger) Debug(args ...interface{})     { p.l.Trace().Msg(fmt.Sprint(args...)) }
+func (p pulsarLogger) Info(args ...interface{})      { p.l.Debug().Msg(fmt.Sprint(args...)) }
+func (p pulsarLogger) Warn(args ...interface{})      { p.l.Warn().Msg(fmt.Sprint(args...)) }
+func (p pulsarLogger) Error(args ...interface{})     { p.l.Error().Msg(fmt.Sprint(args...)) }
+func (p pulsarLogger) Debugf(format string, args ...interface{}) {
+	p.l.Trace().Msg(fmt.Sprintf(format, args...))
+}
+func (p pulsarLogger) Infof(format string, args ...interface{}) {
+	p.l.Debug().Msg(fmt.Sprintf(format, args...))
+}
+func (p pulsarLogger) Warnf(format string, args ...interface{}) {
+	p.l.Warn().Msg(fmt.Sprintf(format, args...))
+}
+func (p pulsarLogger) Errorf(format string, args ...interface{}) {
+	p.l.Error().Msg(fmt.Sprintf(format, args...))
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
