@@ -192,11 +192,13 @@ func (p pulsarLogger) WithFields(f log.Fields) log.Entry { return p.SubLogger(f)
 func (p pulsarLogger) WithField(name string, value interface{}) log.Entry {
 	return pulsarLogger{l: p.l.With().Interface(name, value).Logger()}
 }
-func (p pulsarLogger) WithError(err error) log.Entry { return pulsarLogger{l: p.l.With().Err(err).Logger()} }
-func (p pulsarLogger) Debug(args ...interface{})     { p.l.Trace().Msg(fmt.Sprint(args...)) }
-func (p pulsarLogger) Info(args ...interface{})      { p.l.Debug().Msg(fmt.Sprint(args...)) }
-func (p pulsarLogger) Warn(args ...interface{})      { p.l.Warn().Msg(fmt.Sprint(args...)) }
-func (p pulsarLogger) Error(args ...interface{})     { p.l.Error().Msg(fmt.Sprint(args...)) }
+func (p pulsarLogger) WithError(err error) log.Entry {
+	return pulsarLogger{l: p.l.With().Err(err).Logger()}
+}
+func (p pulsarLogger) Debug(args ...interface{}) { p.l.Trace().Msg(fmt.Sprint(args...)) }
+func (p pulsarLogger) Info(args ...interface{})  { p.l.Debug().Msg(fmt.Sprint(args...)) }
+func (p pulsarLogger) Warn(args ...interface{})  { p.l.Warn().Msg(fmt.Sprint(args...)) }
+func (p pulsarLogger) Error(args ...interface{}) { p.l.Error().Msg(fmt.Sprint(args...)) }
 func (p pulsarLogger) Debugf(format string, args ...interface{}) {
 	p.l.Trace().Msg(fmt.Sprintf(format, args...))
 }
