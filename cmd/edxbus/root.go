@@ -61,6 +61,9 @@ underscores), e.g. --redis-url is EDXBUS_REDIS_URL.`,
 		newRunCommand(g),
 		newConsumeCommand(g),
 		newIngestCommand(g),
+		newProduceCommand(g),
+		newDLQCommand(g),
+		newSchemaCommand(),
 	)
 	annotateEnv(root)
 	return root
