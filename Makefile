@@ -7,7 +7,7 @@ PKGS     ?= ./...
 # Every test in one go; generous so the slowest package (broker) fits on 2 cores.
 TESTFLAGS ?= -count=1 -timeout 15m
 
-.PHONY: all build test test-race lint vet fmt bench fuzz run integration clean generate
+.PHONY: all build test test-race lint vet fmt bench fuzz run integration clean generate docs compose-up compose-down compose-test
 
 all: build
 
@@ -49,6 +49,31 @@ run: build
 	$(BIN) run --demo
 
 integration:
+	$(GO) test $(TESTFLAGS) -v ./integration/...
+
+# Regenerate the configuration reference between the README's markers.
+docs: build
+	@$(BIN) docs > .config-reference.md
+	@awk 'BEGIN{ref=""; while ((getline line < ".config-reference.md") > 0) ref = ref line "\n"} \
+	  /<!-- config-reference:begin -->/ {print; printf "%s", ref; skip=1; next} \
+	  /<!-- config-reference:end -->/ {skip=0} !skip {print}' README.md > README.md.new
+	@mv README.md.new README.md && rm -f .config-reference.md
+	@echo "README.md configuration reference updated"
+
+COMPOSE ?= docker compose -f docker-compose.pulsar.yml
+
+compose-up:
+	$(COMPOSE) up -d --build --wait
+
+compose-down:
+	$(COMPOSE) down -v
+
+# The integration suite against the compose stack's services.
+compose-test:
+	EDXBUS_PULSAR_URL=pulsar://127.0.0.1:6650 EDXBUS_PULSAR_ADMIN_URL=http://127.0.0.1:8080 \
+	EDXBUS_REDIS_URL=redis://127.0.0.1:6379/0 \
+	EDXBUS_STORE_DSN='postgres://edxbus:edxbus@127.0.0.1:5432/discovery?sslmode=disable' \
+	EDXBUS_TEST_REDIS_URL=redis://127.0.0.1:6379/0 \
 	$(GO) test $(TESTFLAGS) -v ./integration/...
 
 clean:

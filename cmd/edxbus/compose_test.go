@@ -1,0 +1,83 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+)
+
+// TestComposeFileMatchesTheCLI parses docker-compose.pulsar.yml and checks
+// that every edxbus service runs an existing command and that every EDXBUS_*
+// variable it sets names a flag of that command, so the file cannot rot when
+// a flag is renamed.
+func TestComposeFileMatchesTheCLI(t *testing.T) {
+	raw, err := os.ReadFile("../../docker-compose.pulsar.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Build       any               `yaml:"build"`
+			Command     yaml.Node         `yaml:"command"`
+			Environment map[string]string `yaml:"environment"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(raw, &compose); err != nil {
+		t.Fatal(err)
+	}
+	root := newRootCommand()
+	checked := 0
+	for name, svc := range compose.Services {
+		if svc.Build == nil {
+			continue // not an edxbus image
+		}
+		var args []string
+		if err := svc.Command.Decode(&args); err != nil || len(args) == 0 {
+			t.Errorf("service %s runs edxbus without a command list: %v", name, err)
+			continue
+		}
+		cmd, _, err := root.Find(args)
+		if err != nil || cmd == root {
+			t.Errorf("service %s: %v is not an edxbus command", name, args)
+			continue
+		}
+		flags := map[string]bool{}
+		collect := func(f *pflag.Flag) { flags[envName(f.Name)] = true }
+		cmd.Flags().VisitAll(collect)
+		cmd.InheritedFlags().VisitAll(collect)
+		for env := range svc.Environment {
+			if strings.HasPrefix(env, envPrefix) && !flags[env] {
+				t.Errorf("service %s sets %s, but `edxbus %s` has no such flag", name, env, cmd.Name())
+			}
+			checked++
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("only %d EDXBUS_* variables checked: the compose file changed shape?", checked)
+	}
+}
+
+// TestConfigReferenceInReadme keeps README.md's configuration reference
+// equal to what the CLI generates (edxbus docs).
+func TestConfigReferenceInReadme(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const begin, end = "<!-- config-reference:begin -->\n", "<!-- config-reference:end -->"
+	s := string(raw)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatal("README.md has no config-reference markers")
+	}
+	var b strings.Builder
+	if err := writeConfigReference(&b, newRootCommand()); err != nil {
+		t.Fatal(err)
+	}
+	if got := s[i+len(begin) : j]; got != b.String() {
+		t.Fatalf("README.md's configuration reference is out of date: run `make docs`")
+	}
+}
