@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/apache/pulsar-client-go/pulsar/log"
 
 	"github.com/edxbus/edxbus/producer/outbox"
 	"github.com/edxbus/edxbus/schema"
@@ -47,7 +48,8 @@ func newTestProducer(t testing.TB, cfg Config, opts ...Option) (*Producer, *outb
 
 func newClient(t testing.TB, url string) pulsar.Client {
 	t.Helper()
-	c, err := pulsar.NewClient(pulsar.ClientOptions{URL: url, OperationTimeout: 10 * time.Second, ConnectionTimeout: 5 * time.Second})
+	c, err := pulsar.NewClient(pulsar.ClientOptions{URL: url, OperationTimeout: 10 * time.Second, ConnectionTimeout: 5 * time.Second,
+		Logger: log.DefaultNopLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

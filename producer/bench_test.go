@@ -1,0 +1,112 @@
+package producer
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/edxbus/edxbus/broker"
+	"github.com/edxbus/edxbus/broker/brokertest"
+	"github.com/edxbus/edxbus/schema"
+)
+
+// benchPipeline is a producer with its relay sending to an embedded broker
+// that fsyncs (disk storage), so accepted events really travel.
+func benchPipeline(b *testing.B) *Producer {
+	brk := brokertest.Start(b, broker.WithDataDir(b.TempDir()), broker.WithDeduplication(true))
+	client := newClient(b, brk.URL())
+	p, _, _ := newTestProducer(b, catalogConfig(fmt.Sprintf("bench-%d", time.Now().UnixNano())))
+	startRelay(b, client, p)
+	return p
+}
+
+// reportLatency adds p50/p99 of the accept latencies and events/s.
+func reportLatency(b *testing.B, lat []time.Duration) {
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkHook publishes through a signal hook from 64 goroutines (as many
+// Studio request threads would), outbox fsync on, relay draining meanwhile.
+func BenchmarkHook(b *testing.B) {
+	p := benchPipeline(b)
+	sig := schema.NewSignal[*schema.CourseCatalogInfoChanged](schema.EventCourseCatalogInfoChanged)
+	Hook(p, sig)
+	lat := make([]time.Duration, b.N)
+	var next atomic.Int64
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) {
+					return
+				}
+				start := time.Now()
+				if err := sig.Send(context.Background(), schema.NewMetadata(schema.EventCourseCatalogInfoChanged),
+					catalogEvent(fmt.Sprintf("course-v1:edX+B%d+2026", i%1000), "bench")); err != nil {
+					b.Error(err)
+					return
+				}
+				lat[i] = time.Since(start)
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	reportLatency(b, lat)
+}
+
+// BenchmarkIngest posts JSON events to the HTTP ingest from 64 clients.
+func BenchmarkIngest(b *testing.B) {
+	p := benchPipeline(b)
+	srv := httptest.NewServer(NewIngestHandler(p))
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	lat := make([]time.Duration, b.N)
+	var next atomic.Int64
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) {
+					return
+				}
+				body := strings.Replace(catalogJSON, "DemoX", fmt.Sprintf("B%d", i%1000), 1)
+				start := time.Now()
+				resp, err := client.Post(srv.URL+catalogPath, "application/json", strings.NewReader(body))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusAccepted {
+					b.Errorf("status %d", resp.StatusCode)
+					return
+				}
+				lat[i] = time.Since(start)
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	reportLatency(b, lat)
+}
