@@ -2,9 +2,12 @@ package consumer_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,9 +15,12 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver for the test schema set-up
 
 	"github.com/edxbus/edxbus/broker"
 	"github.com/edxbus/edxbus/broker/brokertest"
@@ -28,7 +34,7 @@ import (
 
 // rig is one pipeline under test: broker, Redis, store, handlers.
 type rig struct {
-	t        *testing.T
+	t        testing.TB
 	b        *broker.Broker
 	client   pulsar.Client
 	topic    string
@@ -39,15 +45,46 @@ type rig struct {
 	prod     pulsar.Producer
 }
 
-func newRig(t *testing.T, useMiniredis bool) *rig {
+func newRig(t testing.TB, useMiniredis bool) *rig {
+	t.Helper()
+	return newRigWithStore(t, useMiniredis, "sqlite:"+filepath.Join(t.TempDir(), "catalog.db"))
+}
+
+// postgresDSN gives the test a schema of its own in the shared PostgreSQL.
+func postgresDSN(t testing.TB) string {
+	t.Helper()
+	base := testenv.PostgresDSN(t)
+	name := "edxbus_consumer_" + strings.ReplaceAll(uuid.NewString()[:13], "-", "_")
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("CREATE SCHEMA " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if db, err := sql.Open("pgx", base); err == nil {
+			_, _ = db.Exec("DROP SCHEMA " + name + " CASCADE")
+			_ = db.Close()
+		}
+	})
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func newRigWithStore(t testing.TB, useMiniredis bool, storeDSN string) *rig {
 	t.Helper()
 	b := brokertest.Start(t)
-	client, err := pulsar.NewClient(pulsar.ClientOptions{URL: b.URL(), OperationTimeout: 10 * time.Second})
+	client, err := pulsar.NewClient(pulsar.ClientOptions{URL: b.URL(), OperationTimeout: 10 * time.Second, Logger: log.DefaultNopLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(client.Close)
-	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "catalog.db"))
+	st, err := store.Open(context.Background(), storeDSN)
 	if err != nil {
 		t.Fatal(err)
 	}
