@@ -116,13 +116,31 @@ type started struct {
 	done   chan error
 }
 
+// startBlockingFirst runs a consumer whose first catalog handler is h, ahead
+// of the store's.
+func (r *rig) startBlockingFirst(name string, h schema.Handler[*schema.CourseCatalogInfoChanged]) *started {
+	r.t.Helper()
+	return r.startWith(name, nil, []schema.Handler[*schema.CourseCatalogInfoChanged]{h}, nil)
+}
+
 // start runs a consumer; extra handlers connect to the catalog signal after
 // the store's (a failing test handler, say).
 func (r *rig) start(name string, mutate func(*consumer.Config), extra ...schema.Handler[*schema.CourseCatalogInfoChanged]) *started {
 	r.t.Helper()
+	return r.startWith(name, mutate, nil, extra)
+}
+
+func (r *rig) startWith(name string, mutate func(*consumer.Config), before, after []schema.Handler[*schema.CourseCatalogInfoChanged]) *started {
+	r.t.Helper()
 	cat := &handlers.Catalog{Store: r.store, PublisherEnabled: true, Log: zerolog.Nop(), Outcomes: r.outcomes}
+	catalog := schema.NewSignal[*schema.CourseCatalogInfoChanged](schema.EventCourseCatalogInfoChanged)
+	for _, h := range before {
+		catalog.Connect(h)
+	}
 	sigs := handlers.Connect(cat, &handlers.Grades{Store: r.store, Outcomes: r.outcomes})
-	for _, h := range extra {
+	catalog.Connect(cat.Handle)
+	sigs.Catalog = catalog
+	for _, h := range after {
 		sigs.Catalog.Connect(h)
 	}
 	d := dedupe.New(r.redis, dedupe.WithPrefix("edxbus-test:"+uuid.NewString()), dedupe.WithOwner(name), dedupe.WithLeaseTTL(5*time.Second))
