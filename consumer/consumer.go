@@ -104,24 +104,36 @@ func (c *Consumer) Subscribe(ctx context.Context) error {
 	if c.cfg.StartAt == "latest" {
 		start = pulsar.SubscriptionPositionLatest
 	}
-	pc, err := c.client.Subscribe(pulsar.ConsumerOptions{
-		Topics:                      c.cfg.Topics,
+	opts := pulsar.ConsumerOptions{
 		SubscriptionName:            c.cfg.Subscription,
 		Type:                        c.subscriptionType(),
 		SubscriptionInitialPosition: start,
 		ReceiverQueueSize:           4 * c.cfg.Workers,
 		NackRedeliveryDelay:         c.cfg.NackBackoff,
 		NackBackoffPolicy:           backoffPolicy{first: c.cfg.NackBackoff, max: c.cfg.NackBackoffMax},
-	})
-	if err != nil {
-		return fmt.Errorf("subscribe %s to %v: %w", c.cfg.Subscription, c.cfg.Topics, err)
 	}
 	if !c.cfg.ReplayFrom.IsZero() {
-		if err := pc.SeekByTime(c.cfg.ReplayFrom); err != nil {
-			pc.Close()
-			return fmt.Errorf("replay from %s: %w", c.cfg.ReplayFrom.Format(time.RFC3339), err)
+		// The client cannot seek a multi-topic consumer: rewind the
+		// subscription on each topic with a short-lived consumer first.
+		for _, topic := range c.cfg.Topics {
+			one := opts
+			one.Topic = topic
+			tc, err := c.client.Subscribe(one)
+			if err != nil {
+				return fmt.Errorf("subscribe %s to %s for the replay: %w", c.cfg.Subscription, topic, err)
+			}
+			err = tc.SeekByTime(c.cfg.ReplayFrom)
+			tc.Close()
+			if err != nil {
+				return fmt.Errorf("replay %s from %s: %w", topic, c.cfg.ReplayFrom.Format(time.RFC3339), err)
+			}
 		}
 		c.log.Info().Time("from", c.cfg.ReplayFrom).Msg("subscription rewound; consuming from there")
+	}
+	opts.Topics = c.cfg.Topics
+	pc, err := c.client.Subscribe(opts)
+	if err != nil {
+		return fmt.Errorf("subscribe %s to %v: %w", c.cfg.Subscription, c.cfg.Topics, err)
 	}
 	c.consumer = pc
 	c.connected.Store(true)

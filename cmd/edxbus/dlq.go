@@ -121,6 +121,10 @@ func replayDeadLetters(ctx context.Context, client pulsar.Client, dlqTopic strin
 			p.Close()
 		}
 	}()
+	// Only what was dead-lettered before the replay started: an event that
+	// fails again comes back to the DLQ and must wait for the next replay,
+	// or the replay would never end.
+	startedAt := time.Now()
 	n := 0
 	for {
 		rctx, cancel := context.WithTimeout(ctx, idle)
@@ -131,6 +135,9 @@ func replayDeadLetters(ctx context.Context, client pulsar.Client, dlqTopic strin
 				return n, ctx.Err()
 			}
 			return n, nil // idle: nothing left
+		}
+		if msg.PublishTime().After(startedAt) {
+			return n, nil // unacknowledged: it stays for the next replay
 		}
 		props := map[string]string{}
 		for k, v := range msg.Properties() {

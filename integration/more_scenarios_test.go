@@ -1,0 +1,107 @@
+package integration
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/apache/pulsar-client-go/pulsar/log"
+	"github.com/google/uuid"
+)
+
+// An ingest whose topic already holds an incompatible schema refuses to start,
+// with the broker's reason.
+func TestIncompatibleSchemaIsRefused(t *testing.T) {
+	e := setup(t)
+	prefix := "it" + uuid.NewString()[:8]
+	client, err := pulsar.NewClient(pulsar.ClientOptions{URL: e.pulsarURL, Logger: log.DefaultNopLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	other, err := client.CreateProducer(pulsar.ProducerOptions{
+		Topic:  "persistent://public/default/" + prefix + "-course-catalog-info-changed",
+		Schema: pulsar.NewAvroSchema(`{"type":"record","name":"Legacy","fields":[{"name":"x","type":"long"}]}`, nil),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	cmd := exec.Command(binary(t), "ingest", "--pulsar-url", e.pulsarURL, "--pulsar-admin-url", e.adminURL, "--topic-prefix", prefix,
+		"--http-addr", freeAddr(t), "--outbox-dir", filepath.Join(t.TempDir(), "outbox"), "--log-format", "json")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("ingest started on a topic with an incompatible schema:\n%s", out)
+	}
+	if !strings.Contains(string(out), "IncompatibleSchema") {
+		t.Fatalf("the error does not carry the broker's reason:\n%s", out)
+	}
+}
+
+// A new consumer group replays from a time: it sees what was published after
+// it and nothing before.
+func TestReplayFromATime(t *testing.T) {
+	e := setup(t)
+	pl := newPipeline(t, e, 1)
+	st := openStore(t, e.storeDSN)
+	before := pl.key("Before", "1")
+	pl.post(catalogType, catalogBody(before, "before", false), nil)
+	eventually(t, "the early event applied", func() bool { _, ok := runOf(st, before); return ok })
+	time.Sleep(50 * time.Millisecond)
+	from := time.Now().UTC()
+	time.Sleep(50 * time.Millisecond)
+	after := pl.key("After", "1")
+	pl.post(catalogType, catalogBody(after, "after", false), nil)
+	eventually(t, "the late event applied", func() bool { _, ok := runOf(st, after); return ok })
+
+	// A second group, with its own store, replays from `from`.
+	replayDSN := "sqlite:" + filepath.Join(t.TempDir(), "replay.db")
+	if strings.HasPrefix(e.storeDSN, "postgres") {
+		t.Skip("the replay store is a local SQLite file; covered by the embedded run")
+	}
+	addr := freeAddr(t)
+	start(t, "replayer", "consume", "--http-addr", addr, "--pulsar-url", e.pulsarURL, "--pulsar-admin-url", e.adminURL,
+		"--topic-prefix", pl.prefix, "--subscription", "replay-"+pl.prefix, "--start", "latest", "--replay-from", from.Format(time.RFC3339Nano),
+		"--redis-url", e.redisURL, "--store-dsn", replayDSN)
+	waitHTTP(t, "http://"+addr+"/readyz")
+	replay := openStore(t, replayDSN)
+	eventually(t, "the replay applied the late event", func() bool { _, ok := runOf(replay, after); return ok })
+	if _, ok := runOf(replay, before); ok {
+		t.Fatal("the replay applied an event published before its start time")
+	}
+}
+
+// `edxbus dlq replay` sends dead letters back to their topic; a poison event
+// that still fails is dead-lettered again, and the stream goes on.
+func TestDeadLettersReplay(t *testing.T) {
+	e := setup(t)
+	pl := newPipeline(t, e, 1)
+	poison := uuid.NewString()
+	pl.post(catalogType, catalogBody("not-a-course-key", "poison", false), map[string]string{"ce_id": poison})
+	dlqTopic := pl.prefix + "-course-catalog-info-changed-" + pl.sub + "-DLQ"
+	countListed := func() int {
+		out, err := exec.Command(binary(t), "dlq", "list", "--pulsar-url", e.pulsarURL, "--pulsar-admin-url", e.adminURL,
+			"--dlq-topic", dlqTopic, "--idle", "1s", "--log-level", "error").CombinedOutput()
+		if err != nil {
+			return -1
+		}
+		rows := 0
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.Contains(line, poison) {
+				rows++
+			}
+		}
+		return rows
+	}
+	eventually(t, "the poison dead-lettered", func() bool { return countListed() == 1 })
+	out, err := exec.Command(binary(t), "dlq", "replay", "--pulsar-url", e.pulsarURL, "--pulsar-admin-url", e.adminURL,
+		"--dlq-topic", dlqTopic, "--idle", "1s", "--log-level", "error").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "replayed 1 dead letters") {
+		t.Fatalf("dlq replay: %v\n%s", err, out)
+	}
+	// Still poison: handled again and dead-lettered a second time.
+	eventually(t, "the replayed poison dead-lettered again", func() bool { return countListed() == 2 })
+}
