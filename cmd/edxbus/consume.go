@@ -191,18 +191,11 @@ flight and flushes acknowledgements.`,
   EDXBUS_REDIS_URL=redis://cache:6379/0 edxbus consume --replay-from 2026-01-31T00:00:00Z`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := p.validate(); err != nil {
-				return err
-			}
-			log, err := g.logger(os.Stderr)
+			log, client, err := g.connect(&p)
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
-			client, err := newPulsarClient(&p, "", log)
-			if err != nil {
-				return err
-			}
 			defer client.Close()
 			reg := newRegistry()
 			side, err := buildConsumer(ctx, &o, &p, client, reg, log, false)

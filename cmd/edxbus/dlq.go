@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -36,15 +35,9 @@ func newDLQCommand(g *globalOptions) *cobra.Command {
 		}
 		return topic
 	}
-	connect := func(cmd *cobra.Command) (pulsar.Client, error) {
-		if err := p.validate(); err != nil {
-			return nil, err
-		}
-		log, err := g.logger(os.Stderr)
-		if err != nil {
-			return nil, err
-		}
-		return newPulsarClient(&p, "", log)
+	connect := func(*cobra.Command) (pulsar.Client, error) {
+		_, client, err := g.connect(&p)
+		return client, err
 	}
 
 	cmd.AddCommand(&cobra.Command{

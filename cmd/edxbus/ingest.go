@@ -143,22 +143,15 @@ the outbox to Pulsar in order and keeps events while the broker is away. Also se
   curl -X POST localhost:8090/v1/events/org.openedx.content_authoring.course.catalog_info.changed.v1 -d @event.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := p.validate(); err != nil {
-				return err
-			}
-			log, err := g.logger(os.Stderr)
-			if err != nil {
-				return err
-			}
 			ingestOpts, err := o.ingestOptions()
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			client, err := newPulsarClient(&p, "", log)
+			log, client, err := g.connect(&p)
 			if err != nil {
 				return err
 			}
+			ctx := cmd.Context()
 			defer client.Close()
 			reg := newRegistry()
 			side, err := buildProducer(ctx, &o, &p, client, reg, log)

@@ -49,24 +49,17 @@ sent by the next produce or ingest using the same --outbox-dir).
   edxbus produce --file studio-export.ndjson`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := p.validate(); err != nil {
-				return err
-			}
 			if (data == "") == (file == "") {
 				return errors.New("give either --event-type with --data, or --file")
 			}
 			if data != "" && eventType == "" {
 				return errors.New("--data needs --event-type")
 			}
-			log, err := g.logger(os.Stderr)
+			log, client, err := g.connect(&p)
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
-			client, err := newPulsarClient(&p, "", log)
-			if err != nil {
-				return err
-			}
 			defer client.Close()
 			side, err := buildProducer(ctx, &o, &p, client, newRegistry(), log)
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -44,6 +45,20 @@ func newPulsarClient(o *pulsarOptions, url string, l zerolog.Logger) (pulsar.Cli
 		return nil, fmt.Errorf("pulsar client for %s: %w", opts.URL, err)
 	}
 	return c, nil
+}
+
+// connect validates the Pulsar flags, builds the logger and connects: the
+// preamble of every command that talks to a Pulsar cluster.
+func (g *globalOptions) connect(p *pulsarOptions) (zerolog.Logger, pulsar.Client, error) {
+	if err := p.validate(); err != nil {
+		return zerolog.Logger{}, nil, err
+	}
+	log, err := g.logger(os.Stderr)
+	if err != nil {
+		return zerolog.Logger{}, nil, err
+	}
+	client, err := newPulsarClient(p, "", log)
+	return log, client, err
 }
 
 // openRedis connects to url, or, when url is empty and embedded is allowed,
