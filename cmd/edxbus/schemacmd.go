@@ -12,7 +12,7 @@ import (
 func newSchemaCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "schema",
-		Short: "List and show the Avro schemas of the Open edX events",
+		Short: "List, show and check the Avro schemas of the Open edX events",
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:     "list",
@@ -44,6 +44,6 @@ func newSchemaCommand() *cobra.Command {
 			_, err = fmt.Fprintln(cmd.OutOrStdout(), ev.SchemaJSON)
 			return err
 		},
-	})
+	}, newSchemaCheckCommand())
 	return cmd
 }
