@@ -4,11 +4,10 @@ package broker
 // and its users reach for, with Pulsar's paths and JSON shapes, so the
 // pulsaradmin client and curl work against the embedded broker.
 //
-// Honoured: GET brokers/health; GET a topic's schema (latest, by version, all
-// versions); GET topic stats; GET the topics of a namespace.
-// Skipped for now: writes (topic, subscription, schema and policy changes go
-// through the binary protocol or the Go API), tenants, namespaces, HTTP
-// lookups, and /metrics.
+// This file: GET brokers/health; GET a topic's schema (latest, by version,
+// all versions); GET topic stats; GET the topics of a namespace. The write
+// side, tenants and namespaces, policies, lookups and /metrics are in
+// admin_manage.go.
 
 import (
 	"context"
@@ -42,6 +41,7 @@ func (b *Broker) startAdmin(ctx context.Context) error {
 	mux.HandleFunc("GET /admin/v2/schemas/{tenant}/{ns}/{topic}/schemas", b.adminGetSchemas)
 	mux.HandleFunc("GET /admin/v2/persistent/{tenant}/{ns}/{topic}/stats", b.adminTopicStats)
 	mux.HandleFunc("GET /admin/v2/persistent/{tenant}/{ns}", b.adminListTopics)
+	b.registerManage(mux)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	b.admin, b.adminLn = srv, ln
 	go func() { _ = srv.Serve(ln) }()
@@ -63,20 +63,32 @@ func adminError(w http.ResponseWriter, status int, reason string) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"reason": reason})
 }
 
+// adminJSON writes v as Pulsar does: no trailing newline (pulsaradmin parses
+// some bodies, such as a strategy name, as raw text).
 func adminJSON(w http.ResponseWriter, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		adminError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(body)
 }
 
 // adminStatus maps a broker error to the HTTP status Pulsar answers with.
+// Only failures of the broker itself (storage) are 5xx.
 func adminStatus(err error) int {
 	switch ErrorCode(err) {
 	case "TopicNotFound", "SubscriptionNotFound":
 		return http.StatusNotFound
-	case "IncompatibleSchema":
+	case "IncompatibleSchema", "NotAllowedError", "ProducerBusy", "ConsumerBusy":
 		return http.StatusConflict
-	case "InvalidTopicName":
+	case "InvalidTopicName", "MetadataError":
 		return http.StatusPreconditionFailed
+	case "InvalidSchema", "InvalidSchemaData":
+		return http.StatusUnprocessableEntity
+	case "ServiceNotReady", "TooManyRequests":
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
