@@ -7,7 +7,10 @@
 // Start one with New(opts...) and Start(ctx); URL() is the pulsar:// address
 // actually bound. Package brokertest starts one per test. Files are organised
 // one per command group (connect, lookup, produce, subscribe, ack, seek,
-// schema, txn), each opening with what it honours and what it skips.
+// schema, txn), each opening with what it honours and what it skips. The
+// admin REST API (admin.go, admin_manage.go) serves the subset of Pulsar's
+// /admin/v2 that pulsaradmin and curl users reach for, HTTP lookups, health
+// and Prometheus /metrics, on its own address (AdminURL).
 //
 // What it deliberately does not do, and how it differs from Apache Pulsar:
 //   - One node: no clusters, bundles, load balancing, redirects, unloading,
@@ -28,4 +31,6 @@
 //   - Key_Shared holds back a newly joined consumer as a whole (Pulsar's
 //     classic rule), not per key as Pulsar 4 does.
 //   - Broker-entry metadata (0x0e02) is never sent.
+//   - Admin REST: no message peeking, internal stats, expiry, backlog quotas,
+//     clusters or bundles; creating a topic that exists is not refused.
 package broker
