@@ -91,9 +91,12 @@ func setup(t *testing.T) env {
 type proc struct {
 	name   string
 	cmd    *exec.Cmd
-	output *bytes.Buffer
-	mu     *sync.Mutex
-	done   chan struct{}
+	output interface {
+		io.Writer
+		String() string
+	}
+	mu   *sync.Mutex
+	done chan struct{}
 }
 
 type lockedWriter struct {
@@ -130,6 +133,9 @@ func start(t *testing.T, name string, args ...string) *proc {
 }
 
 func (p *proc) text() string {
+	if p.mu == nil {
+		return p.output.String()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.output.String()
@@ -210,6 +216,34 @@ func catalogBody(key, name string, hidden bool) string {
 	return fmt.Sprintf(`{"catalog_info": {"course_key": %q, "name": %q, "schedule_data": {"start": "2026-09-01T00:00:00+00:00",
  "pacing": "instructor", "end": "2026-12-15T00:00:00+00:00", "enrollment_start": null, "enrollment_end": null},
  "hidden": %t, "invitation_only": false}}`, key, name, hidden)
+}
+
+// postRetrying posts like post, retrying while the ingest answers 503 or the
+// connection fails (the outbox full during a broker outage, say).
+func (pl *pipeline) postRetrying(eventType, body string, headers map[string]string) {
+	pl.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		req, _ := http.NewRequest(http.MethodPost, pl.ingest+"/v1/events/"+eventType, strings.NewReader(body))
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			msg, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusAccepted {
+				return
+			}
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				pl.t.Fatalf("POST %s: %d %s", eventType, resp.StatusCode, msg)
+			}
+		}
+		if time.Now().After(deadline) {
+			pl.t.Fatalf("POST %s kept failing: %v", eventType, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // post sends an event to the ingest; headers may carry ce_id and ce_time.
