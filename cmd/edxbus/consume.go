@@ -126,7 +126,8 @@ func (s *consumerSide) close() {
 
 // buildConsumer opens the store and Redis and prepares the consumer.
 // embeddedRedis lets an empty --redis-url mean an in-process Redis.
-func buildConsumer(ctx context.Context, o *consumerOptions, p *pulsarOptions, client pulsar.Client, reg prometheus.Registerer, log zerolog.Logger, embeddedRedis bool) (*consumerSide, error) {
+// extra handlers (a benchmark's probe) run after the store's on catalog events.
+func buildConsumer(ctx context.Context, o *consumerOptions, p *pulsarOptions, client pulsar.Client, reg prometheus.Registerer, log zerolog.Logger, embeddedRedis bool, extra ...schema.Handler[*schema.CourseCatalogInfoChanged]) (*consumerSide, error) {
 	cfg, err := o.config(p)
 	if err != nil {
 		return nil, err
@@ -155,6 +156,9 @@ func buildConsumer(ctx context.Context, o *consumerOptions, p *pulsarOptions, cl
 		&handlers.Catalog{Store: side.store, PublisherEnabled: o.publisherEnabled, Log: log, Outcomes: side.outcomes},
 		&handlers.Grades{Store: side.store, Log: log, Outcomes: side.outcomes},
 	)
+	for _, h := range extra {
+		sigs.Catalog.Connect(h)
+	}
 	side.consumer, err = consumer.New(client, cfg, consumer.WithLogger(log), consumer.WithMetrics(reg),
 		consumer.WithDeduper(side.dedupe), consumer.WithSignals(sigs.Emitters()...))
 	if err != nil {

@@ -64,6 +64,7 @@ underscores), e.g. --redis-url is EDXBUS_REDIS_URL.`,
 		newProduceCommand(g),
 		newDLQCommand(g),
 		newSchemaCommand(),
+		newBenchCommand(g),
 	)
 	annotateEnv(root)
 	return root
