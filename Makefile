@@ -32,8 +32,10 @@ lint: vet
 generate:
 	$(GO) generate ./...
 
-bench:
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	$(BIN) bench --events 20000 --report-dir docs/bench
+	$(BIN) bench --events 10000 --rate 500 --report-dir docs/bench-steady
 
 # Short fuzzing pass over every fuzz target (FUZZTIME per target).
 FUZZTIME ?= 20s
