@@ -2,6 +2,7 @@ package consumer_test
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -62,6 +63,16 @@ func TestFailureMatrix(t *testing.T) {
 		v := catalogValue("course-v1:edX+M3+1", "first delivery", false)
 		r.publish(meta, v)
 		eventually(t, "applied", func() bool { return r.outcomes.Count("catalog", "applied") == 1 })
+		// MarkDone follows the apply: wait for the marker, or the fast-forward
+		// could run before it is written.
+		eventually(t, "the done marker in Redis", func() bool {
+			for _, k := range r.mini.Keys() {
+				if strings.HasSuffix(k, ":done") {
+					return true
+				}
+			}
+			return false
+		})
 		r.mini.FastForward(8 * 24 * time.Hour) // past the 7-day dedupe window
 		r.publish(meta, v)
 		eventually(t, "the late redelivery recognised by the store", func() bool { return r.outcomes.Count("catalog", "duplicate") == 1 })
