@@ -34,6 +34,7 @@ type benchResult struct {
 	AppliedPerSecond   []int           // applied events in each second of the run
 	CPUSeconds         float64
 	PeakRSSMiB         float64
+	AppliedInStore     int64 // event ids the store recorded as applied (store Counts)
 	RedisCmdsPerEvent  float64
 	RedisTripsPerEvent float64
 	AvroNsPerEvent     float64
@@ -225,10 +226,24 @@ func runBench(ctx context.Context, out io.Writer, log zerolog.Logger, events int
 		return nil, fmt.Errorf("only %d of %d events applied after 10 minutes", len(lat), events)
 	}
 	elapsed := time.Since(start)
+	// The probe runs among the handlers; wait for the store to have
+	// recorded every event id as applied too.
+	var inStore int64
+	for deadline := time.Now().Add(time.Minute); ; {
+		n, err := cons.store.Counts(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("store counts: %w", err)
+		}
+		inStore = n.AppliedEvents
+		if inStore >= int64(events) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	var cpu1 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &cpu1)
 
-	res := &benchResult{Events: events, Elapsed: elapsed, PayloadBytes: payload.Load(), Latencies: lat,
+	res := &benchResult{Events: events, Elapsed: elapsed, AppliedInStore: inStore, PayloadBytes: payload.Load(), Latencies: lat,
 		CPUSeconds: tvSeconds(cpu1.Utime) + tvSeconds(cpu1.Stime) - tvSeconds(cpu0.Utime) - tvSeconds(cpu0.Stime),
 		PeakRSSMiB: float64(cpu1.Maxrss) / 1024}
 	slices.Sort(res.Latencies)

@@ -26,7 +26,7 @@ func TestBenchWritesAReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, figure := range []string{"| events | 300 |", "throughput", "latency p50", "latency p99.9", "latency max",
+	for _, figure := range []string{"| events | 300 |", "| applied in store | 300 |", "Avro payload", "throughput", "latency p50", "latency p99.9", "latency max",
 		"Avro encode", "Redis commands per event", "CPU", "peak RSS", "raw produce → consume", "pipelined SET NX"} {
 		if !strings.Contains(string(report), figure) {
 			t.Errorf("report lacks %q:\n%s", figure, report)

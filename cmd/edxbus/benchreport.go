@@ -31,9 +31,10 @@ func writeBenchReport(dir, commandLine string, r *benchResult) error {
 	b.WriteString("| figure | value |\n|---|---|\n")
 	row := func(k, v string) { fmt.Fprintf(&b, "| %s | %s |\n", k, v) }
 	row("events", fmt.Sprint(r.Events))
+	row("applied in store", fmt.Sprint(r.AppliedInStore))
 	row("elapsed", r.Elapsed.Round(time.Millisecond).String())
 	row("throughput", fmt.Sprintf("%.0f events/s", float64(r.Events)/r.Elapsed.Seconds()))
-	row("event data", fmt.Sprintf("%.2f MB/s", float64(r.PayloadBytes)/r.Elapsed.Seconds()/1e6))
+	row("Avro payload", fmt.Sprintf("%.2f MB/s", float64(r.PayloadBytes)/r.Elapsed.Seconds()/1e6))
 	for _, p := range []struct {
 		name string
 		q    float64
