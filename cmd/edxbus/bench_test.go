@@ -11,11 +11,17 @@ import (
 // TestBenchWritesAReport runs a small bench on embedded defaults and checks
 // the report lists every figure and the plots exist.
 func TestBenchWritesAReport(t *testing.T) {
+	for _, via := range []string{"hook", "http"} {
+		t.Run(via, func(t *testing.T) { testBenchReport(t, via) })
+	}
+}
+
+func testBenchReport(t *testing.T, via string) {
 	dir := t.TempDir()
 	root := newRootCommand()
 	var out bytes.Buffer
 	root.SetOut(&out)
-	root.SetArgs([]string{"bench", "--events", "300", "--report-dir", dir, "--log-level", "error"})
+	root.SetArgs([]string{"bench", "--events", "300", "--report-dir", dir, "--via", via, "--log-level", "error"})
 	if err := root.Execute(); err != nil {
 		t.Fatalf("bench: %v\n%s", err, out.String())
 	}
