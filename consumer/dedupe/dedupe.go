@@ -372,10 +372,14 @@ func sentinelClient(rest string) (redis.UniversalClient, error) {
 
 // redactURL hides a password for error messages.
 func redactURL(u string) string {
-	if i := strings.Index(u, "@"); i >= 0 {
-		if j := strings.Index(u, "://"); j >= 0 && j < i {
-			return u[:j+3] + "…@" + u[i+1:]
-		}
+	i := strings.LastIndex(u, "@")
+	if i < 0 {
+		return u
 	}
-	return u
+	// Keep the scheme only when it is a plain token; hide everything else
+	// before the last '@', whatever its shape.
+	if j := strings.Index(u, "://"); j > 0 && j < i && strings.Trim(u[:j], "abcdefghijklmnopqrstuvwxyz0123456789+.-") == "" {
+		return u[:j+3] + "…@" + u[i+1:]
+	}
+	return "…@" + u[i+1:]
 }
