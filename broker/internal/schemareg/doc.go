@@ -46,7 +46,7 @@
 //     Persister (whole history per topic) that the broker backs with its
 //     metadata store.
 //   - Avro is hamba/avro, not Apache Avro Java. Avro Java does not validate
-//     namespaces, so Pulsar accepts an Open edX-style namespace such as
+//     namespaces, so Pulsar accepts a hyphenated namespace such as
 //     "org.example.redemption-reversed.v1"; hamba does. Namespace segments
 //     that hamba would refuse are therefore escaped consistently before
 //     parsing ("__x" + hex) so such schemas register and compare like in
