@@ -11,6 +11,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -42,7 +43,10 @@ func (b *Broker) startAdmin(ctx context.Context) error {
 	mux.HandleFunc("GET /admin/v2/persistent/{tenant}/{ns}/{topic}/stats", b.adminTopicStats)
 	mux.HandleFunc("GET /admin/v2/persistent/{tenant}/{ns}", b.adminListTopics)
 	b.registerManage(mux)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if b.cfg.auth.tlsConfig != nil {
+		ln = tls.NewListener(ln, b.cfg.auth.tlsConfig)
+	}
+	srv := &http.Server{Handler: b.withAdminAuth(mux), ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpErrorLog(b.log)}
 	b.admin, b.adminLn = srv, ln
 	go func() { _ = srv.Serve(ln) }()
 	return nil

@@ -96,6 +96,7 @@ func (b *Broker) registerManage(mux *http.ServeMux) {
 		adminJSON(w, p)
 	})
 	b.registerPolicies(mux)
+	b.registerPermissions(mux)
 
 	topicPath := "/admin/v2/persistent/{tenant}/{ns}/{topic}"
 	mux.HandleFunc("PUT "+topicPath, func(w http.ResponseWriter, r *http.Request) {
@@ -235,7 +236,11 @@ func (b *Broker) registerManage(mux *http.ServeMux) {
 		adminJSON(w, map[string]any{"compatibility": ok, "schemaCompatibilityStrategy": strategy})
 	})
 	mux.HandleFunc("GET /lookup/v2/topic/persistent/{t}/{ns}/{topic}", func(w http.ResponseWriter, r *http.Request) {
-		adminJSON(w, map[string]string{"brokerUrl": b.URL(), "httpUrl": b.AdminURL()})
+		urls := map[string]string{"brokerUrl": b.URL(), "httpUrl": b.AdminURL()}
+		if b.cfg.auth.tlsConfig != nil {
+			urls["brokerUrlTls"], urls["httpUrlTls"] = b.URL(), b.AdminURL()
+		}
+		adminJSON(w, urls)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(b.metricsRegistry(), promhttp.HandlerOpts{}))
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -63,6 +64,9 @@ func New(opts ...Option) (*Broker, error) {
 		return nil, fmt.Errorf("broker: unknown schema compatibility strategy %q", cfg.compatibility)
 	}
 	cfg.compatibility = strings.ToUpper(cfg.compatibility)
+	if err := cfg.auth.validate(); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
 	var err error
 	st := cfg.store
 	switch {
@@ -101,6 +105,9 @@ func (b *Broker) Start(ctx context.Context) error {
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", b.cfg.addr)
 	if err != nil {
 		return fmt.Errorf("broker: listen %s: %w", b.cfg.addr, err)
+	}
+	if b.cfg.auth.tlsConfig != nil {
+		ln = tls.NewListener(ln, b.cfg.auth.tlsConfig)
 	}
 	b.ln = ln
 	if err := b.startAdmin(ctx); err != nil {
@@ -153,24 +160,36 @@ func (b *Broker) acceptLoop() {
 	}
 }
 
-// URL is the pulsar:// URL of the bound listener ("" before Start).
+// URL is the pulsar:// (pulsar+ssl:// with TLS) URL of the bound listener
+// ("" before Start).
 func (b *Broker) URL() string {
 	if b.ln == nil {
 		return ""
 	}
-	return "pulsar://" + b.ln.Addr().String()
+	return b.scheme() + b.ln.Addr().String()
+}
+
+func (b *Broker) scheme() string {
+	if b.cfg.auth.tlsConfig != nil {
+		return "pulsar+ssl://"
+	}
+	return "pulsar://"
 }
 
 // AdminAddr is the address the admin REST layer should listen on.
 func (b *Broker) AdminAddr() string { return b.cfg.adminAddr }
 
-// AdminURL is the http:// base URL of the admin REST layer, with the port
-// actually bound once started.
+// AdminURL is the http:// (https:// with TLS) base URL of the admin REST
+// layer, with the port actually bound once started.
 func (b *Broker) AdminURL() string {
-	if b.adminLn != nil {
-		return "http://" + b.adminLn.Addr().String()
+	scheme := "http://"
+	if b.cfg.auth.tlsConfig != nil {
+		scheme = "https://"
 	}
-	return "http://" + b.cfg.adminAddr
+	if b.adminLn != nil {
+		return scheme + b.adminLn.Addr().String()
+	}
+	return scheme + b.cfg.adminAddr
 }
 
 // Faults returns the fault-injection hooks.

@@ -17,6 +17,8 @@ func (c *conn) handle(f wire.Frame) bool {
 	case wire.BaseCommand_CONNECT:
 		c.log.Debug().Msg("second CONNECT on a connected connection")
 		return false
+	case wire.BaseCommand_AUTH_RESPONSE:
+		return c.handleAuthResponse(cmd.AuthResponse)
 	case wire.BaseCommand_PARTITIONED_METADATA:
 		return c.handlePartitionedMetadata(cmd.PartitionMetadata)
 	case wire.BaseCommand_LOOKUP:

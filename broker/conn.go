@@ -2,6 +2,8 @@ package broker
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -41,6 +43,14 @@ type conn struct {
 	clientVer string
 	lookupURL string
 
+	// Authentication (auth.go): who the client is, and the pending
+	// re-authentication when its credentials expire.
+	id            atomic.Pointer[identity]
+	authRefresh   bool // the client supports AUTH_CHALLENGE
+	authTimer     *time.Timer
+	authMu        sync.Mutex
+	challengeSent atomic.Bool
+
 	mu        sync.Mutex
 	producers map[uint64]*producer
 	consumers map[uint64]*consumer
@@ -56,7 +66,7 @@ func newConn(b *Broker, nc net.Conn) *conn {
 		consumers: map[uint64]*consumer{},
 	}
 	c.wcond = sync.NewCond(&c.wmu)
-	c.lookupURL = "pulsar://" + nc.LocalAddr().String()
+	c.lookupURL = b.scheme() + nc.LocalAddr().String()
 	return c
 }
 
@@ -69,6 +79,15 @@ func (c *conn) serve() {
 	defer wg.Wait()
 	defer c.closeAfterFlush() // replies queued before the end still reach the client
 
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), c.b.cfg.keepAlive)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			c.log.Warn().Str("reason", err.Error()).Msg("TLS handshake failed")
+			return
+		}
+	}
 	r := bufio.NewReaderSize(c.nc, 64*1024)
 	maxFrame := c.b.cfg.maxMessageSize + wire.FramePadding
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.b.cfg.keepAlive))
@@ -86,7 +105,9 @@ func (c *conn) serve() {
 				c.log.Debug().Stringer("type", f.Cmd.GetType()).Msg("first command is not CONNECT")
 				return
 			}
-			c.handleConnect(f.Cmd.Connect)
+			if !c.handleConnect(f.Cmd.Connect) {
+				return
+			}
 			_ = c.nc.SetReadDeadline(time.Time{})
 			continue
 		}
@@ -129,6 +150,7 @@ func (c *conn) fence() {
 }
 
 func (c *conn) cleanup() {
+	c.stopAuth()
 	c.mu.Lock()
 	prods := make([]*producer, 0, len(c.producers))
 	for _, p := range c.producers {

@@ -24,6 +24,9 @@ func (c *conn) handlePartitionedMetadata(cmd *wire.CommandPartitionedTopicMetada
 	resp := &wire.CommandPartitionedTopicMetadataResponse{RequestId: &rid}
 	name, err := parseTopic(cmd.GetTopic())
 	if err == nil {
+		err = c.authorize(name, ActionProduce, ActionConsume)
+	}
+	if err == nil {
 		var n int
 		n, err = c.b.PartitionCount(name.String())
 		resp.Partitions = proto32(uint32(n))
@@ -46,7 +49,11 @@ func (c *conn) handleLookup(cmd *wire.CommandLookupTopic) bool {
 	}
 	rid := cmd.GetRequestId()
 	resp := &wire.CommandLookupTopicResponse{RequestId: &rid}
-	if _, err := parseTopic(cmd.GetTopic()); err != nil {
+	name, err := parseTopic(cmd.GetTopic())
+	if err == nil {
+		err = c.authorize(name, ActionProduce, ActionConsume)
+	}
+	if err != nil {
 		code, msg := toServerError(err)
 		resp.Response = wire.CommandLookupTopicResponse_Failed.Enum()
 		resp.Error = code.Enum()
@@ -54,6 +61,9 @@ func (c *conn) handleLookup(cmd *wire.CommandLookupTopic) bool {
 	} else {
 		resp.Response = wire.CommandLookupTopicResponse_Connect.Enum()
 		resp.BrokerServiceUrl = &c.lookupURL
+		if c.b.cfg.auth.tlsConfig != nil {
+			resp.BrokerServiceUrlTls = &c.lookupURL
+		}
 		resp.Authoritative = boolPtr(true)
 	}
 	c.send(&wire.BaseCommand{Type: wire.BaseCommand_LOOKUP_RESPONSE.Enum(), LookupTopicResponse: resp}, nil)
@@ -65,6 +75,10 @@ func (c *conn) handleGetTopicsOfNamespace(cmd *wire.CommandGetTopicsOfNamespace)
 		return false
 	}
 	rid := cmd.GetRequestId()
+	if err := c.b.authorize(c.id.Load(), cmd.GetNamespace(), ActionProduce, ActionConsume); err != nil {
+		c.sendError(rid, err)
+		return true
+	}
 	topics, err := c.b.TopicsOfNamespace(cmd.GetNamespace())
 	if err != nil {
 		c.sendError(rid, err)

@@ -25,6 +25,7 @@ type config struct {
 	maxUnackedPerConsum int
 	store               storage.Store
 	storageOpts         []storage.Option
+	auth                authConfig
 }
 
 func defaultConfig() config {

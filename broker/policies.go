@@ -10,6 +10,7 @@ package broker
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"strings"
 
 	"github.com/edxbus/edxbus/broker/internal/storage"
@@ -19,10 +20,17 @@ import (
 // NamespacePolicies are the per-namespace settings the broker honours. A nil
 // or empty field means "use the broker default".
 type NamespacePolicies struct {
-	Deduplication            *bool  `json:"deduplicationEnabled,omitempty"`
-	SchemaValidationEnforced *bool  `json:"schema_validation_enforced,omitempty"`
-	SchemaCompatibility      string `json:"schema_compatibility_strategy,omitempty"`
-	AllowAutoUpdateSchema    *bool  `json:"is_allow_auto_update_schema,omitempty"`
+	Deduplication            *bool         `json:"deduplicationEnabled,omitempty"`
+	SchemaValidationEnforced *bool         `json:"schema_validation_enforced,omitempty"`
+	SchemaCompatibility      string        `json:"schema_compatibility_strategy,omitempty"`
+	AllowAutoUpdateSchema    *bool         `json:"is_allow_auto_update_schema,omitempty"`
+	Auth                     *AuthPolicies `json:"auth_policies,omitempty"`
+}
+
+// AuthPolicies are the namespace's permissions, in Pulsar's JSON shape:
+// role → actions ("produce", "consume").
+type AuthPolicies struct {
+	NamespaceAuth map[string][]string `json:"namespace_auth"`
 }
 
 const policiesMetaPrefix = "policies/"
@@ -87,6 +95,34 @@ func (b *Broker) SetNamespacePolicies(ns string, p NamespacePolicies) error {
 	}
 	b.pmu.Lock()
 	defer b.pmu.Unlock()
+	if err := b.store.PutMeta(policiesMetaPrefix+ns, raw); err != nil {
+		return errorf(wire.ServerError_PersistenceError, "store policies: %v", err)
+	}
+	b.policies[ns] = p
+	return nil
+}
+
+// updatePolicies changes the policies of "tenant/namespace" under one lock,
+// so concurrent admin calls do not lose each other's changes.
+func (b *Broker) updatePolicies(ns string, change func(*NamespacePolicies)) error {
+	if !validNamespace(ns) {
+		return errorf(wire.ServerError_MetadataError, "invalid namespace %q", ns)
+	}
+	b.pmu.Lock()
+	defer b.pmu.Unlock()
+	p, err := b.policiesLocked(ns)
+	if err != nil {
+		return err
+	}
+	if p.Auth != nil { // copy: the cached value is shared with readers
+		cp := AuthPolicies{NamespaceAuth: maps.Clone(p.Auth.NamespaceAuth)}
+		p.Auth = &cp
+	}
+	change(&p)
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
 	if err := b.store.PutMeta(policiesMetaPrefix+ns, raw); err != nil {
 		return errorf(wire.ServerError_PersistenceError, "store policies: %v", err)
 	}

@@ -111,6 +111,9 @@ func (b *Broker) addProducer(c *conn, cmd *wire.CommandProducer) (*producer, err
 	if err != nil {
 		return nil, err
 	}
+	if err := c.authorize(name, ActionProduce); err != nil {
+		return nil, err
+	}
 	if n, err := b.PartitionCount(name.String()); err == nil && n > 0 && name.Partition < 0 {
 		return nil, errorf(wire.ServerError_NotAllowedError, "%s is a partitioned topic; produce to its partitions", name)
 	}

@@ -153,8 +153,11 @@ func (c *conn) handleGetSchema(cmd *wire.CommandGetSchema) bool {
 		resp.ErrorCode, resp.ErrorMessage = code.Enum(), &msg
 	}
 	name, err := parseTopic(cmd.GetTopic())
+	if err == nil {
+		err = c.authorize(name, ActionProduce, ActionConsume)
+	}
 	if err != nil {
-		fail(wire.ServerError_InvalidTopicName, err.Error())
+		fail(toServerError(err))
 	} else {
 		var info SchemaInfo
 		var found bool
@@ -187,6 +190,9 @@ func (c *conn) handleGetOrCreateSchema(cmd *wire.CommandGetOrCreateSchema) bool 
 	rid := cmd.GetRequestId()
 	resp := &wire.CommandGetOrCreateSchemaResponse{RequestId: &rid}
 	name, err := parseTopic(cmd.GetTopic())
+	if err == nil {
+		err = c.authorize(name, ActionProduce)
+	}
 	if err == nil {
 		info, ok := schemaFromWire(cmd.GetSchema())
 		if ok {

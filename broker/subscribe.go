@@ -89,6 +89,9 @@ func (b *Broker) addConsumer(c *conn, cmd *wire.CommandSubscribe) (*consumer, er
 	if err != nil {
 		return nil, err
 	}
+	if err := c.authorize(name, ActionConsume); err != nil {
+		return nil, err
+	}
 	if cmd.GetSubscription() == "" {
 		return nil, errorf(wire.ServerError_InvalidTopicName, "empty subscription name")
 	}
