@@ -10,6 +10,11 @@
 // concurrent workers are coalesced into one pipeline, so dedupe costs about
 // one round trip per batch of in-flight messages, not one per message.
 //
+// NewClient connects to one server, a Cluster or Sentinels from a URL, over
+// TLS with a CA bundle and a client certificate (WithTLSFiles), with
+// credentials kept out of the URL (WithCredentials); its errors never echo a
+// password.
+//
 // What it deliberately does not do: it is not the source of truth. The store
 // records applied event ids in the same transaction as the change, so an
 // event Redis forgot (TTL, flush, failover) is still applied once. It does
