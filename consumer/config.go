@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"net/http"
 	"errors"
 	"fmt"
 	"net/url"
@@ -37,6 +38,9 @@ type Config struct {
 	// AdminURL is Pulsar's admin REST base URL, used to fetch the schema a
 	// message was written with.
 	AdminURL string
+	// AdminClient makes the admin calls; set it to carry the cluster's TLS
+	// settings and credentials. Nil: a plain client with a 10 s timeout.
+	AdminClient *http.Client
 	// ReplayFrom, when set, seeks the subscription to this time at start, then
 	// keeps consuming.
 	ReplayFrom time.Time

@@ -73,7 +73,7 @@ func New(client pulsar.Client, cfg Config, opts ...Option) (*Consumer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("consumer config: %w", err)
 	}
-	c := &Consumer{cfg: cfg, client: client, emitters: map[string]schema.Emitter{}, schemas: newWriterSchemas(cfg.AdminURL),
+	c := &Consumer{cfg: cfg, client: client, emitters: map[string]schema.Emitter{}, schemas: newWriterSchemas(cfg.AdminURL, cfg.AdminClient),
 		log: zerolog.Nop(), dlq: map[string]pulsar.Producer{}}
 	for _, o := range opts {
 		o(c)

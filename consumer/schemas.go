@@ -21,8 +21,11 @@ type writerSchemas struct {
 	cache  map[string]string
 }
 
-func newWriterSchemas(adminURL string) *writerSchemas {
-	return &writerSchemas{base: strings.TrimRight(adminURL, "/"), client: &http.Client{Timeout: 10 * time.Second}, cache: map[string]string{}}
+func newWriterSchemas(adminURL string, client *http.Client) *writerSchemas {
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	return &writerSchemas{base: strings.TrimRight(adminURL, "/"), client: client, cache: map[string]string{}}
 }
 
 // get returns the writer schema JSON; version is the message's 8-byte

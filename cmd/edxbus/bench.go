@@ -385,7 +385,7 @@ func rawBaseline(ctx context.Context, client pulsar.Client, n int) (float64, err
 
 // setNXBaseline: n SET NX EX commands in pipelines of 100 on the same Redis.
 func setNXBaseline(ctx context.Context, url string, n int) (float64, error) {
-	rc, closeRedis, err := openRedis(url, true)
+	rc, closeRedis, err := openRedis(url, nil, true)
 	if err != nil {
 		return 0, err
 	}

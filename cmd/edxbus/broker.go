@@ -22,6 +22,7 @@ type brokerOptions struct {
 	schemaEnforced    bool
 	schemaCompat      string
 	insecureListenAll bool
+	security          brokerSecurity
 }
 
 func (o *brokerOptions) addFlags(cmd *cobra.Command, defaultDataDir string) {
@@ -33,7 +34,8 @@ func (o *brokerOptions) addFlags(cmd *cobra.Command, defaultDataDir string) {
 	fs.BoolVar(&o.deduplication, "deduplication", true, "broker-side deduplication by producer name and sequence id")
 	fs.BoolVar(&o.schemaEnforced, "schema-validation-enforced", true, "refuse producers without a schema on topics that have one")
 	fs.StringVar(&o.schemaCompat, "schema-compatibility", "FULL", "default schema compatibility strategy (ALWAYS_COMPATIBLE, ALWAYS_INCOMPATIBLE, BACKWARD, FORWARD, FULL, *_TRANSITIVE)")
-	fs.BoolVar(&o.insecureListenAll, "insecure", false, "allow listening on a non-loopback address (the embedded broker has no authentication)")
+	fs.BoolVar(&o.insecureListenAll, "insecure", false, "allow listening on a non-loopback address without authentication")
+	o.security.addFlags(fs)
 }
 
 func (o *brokerOptions) validate() error {
@@ -51,11 +53,11 @@ func (o *brokerOptions) validate() error {
 		if err != nil {
 			return fmt.Errorf("%s %q: %w", flag, addr, err)
 		}
-		if !o.insecureListenAll && !isLoopback(host) {
-			return fmt.Errorf("%s %q: the embedded broker has no authentication; listen on loopback or pass --insecure", flag, addr)
+		if !o.insecureListenAll && !o.security.authEnabled() && !isLoopback(host) {
+			return fmt.Errorf("%s %q: refusing to listen beyond loopback without authentication; turn on --auth-token-secret-key-file, --auth-token-public-key-file or --auth-tls, or pass --insecure", flag, addr)
 		}
 	}
-	return nil
+	return o.security.validate()
 }
 
 func isLoopback(host string) bool {
@@ -66,8 +68,12 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func (o *brokerOptions) brokerOptions() []broker.Option {
-	return []broker.Option{
+func (o *brokerOptions) brokerOptions() ([]broker.Option, error) {
+	sec, err := o.security.options()
+	if err != nil {
+		return nil, err
+	}
+	return append(sec,
 		broker.WithAddr(o.addr),
 		broker.WithAdminAddr(o.adminAddr),
 		broker.WithDataDir(o.dataDir),
@@ -75,7 +81,7 @@ func (o *brokerOptions) brokerOptions() []broker.Option {
 		broker.WithDeduplication(o.deduplication),
 		broker.WithSchemaValidationEnforced(o.schemaEnforced),
 		broker.WithSchemaCompatibility(strings.ToUpper(o.schemaCompat)),
-	}
+	), nil
 }
 
 func newBrokerCommand(g *globalOptions) *cobra.Command {
@@ -101,11 +107,19 @@ local runs, tests and small single-machine set-ups; production points at an Apac
 					return fmt.Errorf("--data-dir: %w", err)
 				}
 			}
-			b, err := broker.New(append(o.brokerOptions(), broker.WithLogger(log))...)
+			opts, err := o.brokerOptions()
+			if err != nil {
+				return err
+			}
+			b, err := broker.New(append(opts, broker.WithLogger(log))...)
 			if err != nil {
 				return err
 			}
 			if err := b.Start(cmd.Context()); err != nil {
+				return err
+			}
+			if err := o.security.grant(b); err != nil {
+				_ = b.Close()
 				return err
 			}
 			log.Info().Str("url", b.URL()).Str("admin", b.AdminAddr()).Str("data_dir", o.dataDir).Msg("broker started")

@@ -40,6 +40,7 @@ type consumerOptions struct {
 	publisherEnabled  bool
 	storeDSN          string
 	redisURL          string
+	redisSecurity     redisSecurity
 	replayFrom        string
 }
 
@@ -63,7 +64,8 @@ func (o *consumerOptions) addFlags(fs *pflag.FlagSet, defaultStore string) {
 	fs.StringVar(&o.dedupeUnavailable, "dedupe-unavailable", "wait", "while Redis is down: wait (stop, back off, not ready) or bypass (rely on the store alone)")
 	fs.BoolVar(&o.publisherEnabled, "publisher-enabled", true, "apply catalog events (false: log and skip them, like Discovery's publisher switch)")
 	fs.StringVar(&o.storeDSN, "store-dsn", defaultStore, "catalog store: sqlite:PATH or postgres://…")
-	fs.StringVar(&o.redisURL, "redis-url", "", "dedupe Redis: redis://, rediss://, redis+cluster:// or redis+sentinel://")
+	fs.StringVar(&o.redisURL, "redis-url", "", "dedupe Redis: redis://, rediss://, redis+cluster:// or redis+sentinel:// (rediss+… for TLS)")
+	o.redisSecurity.addFlags(fs)
 	fs.StringVar(&o.replayFrom, "replay-from", "", "RFC 3339 time: rewind the subscription to it at start, then keep consuming")
 }
 
@@ -73,6 +75,11 @@ func (o *consumerOptions) config(p *pulsarOptions) (consumer.Config, error) {
 		MaxDeliveries: o.maxDeliveries, NackBackoff: o.nackBackoff, NackBackoffMax: o.nackBackoffMax,
 		DeadLetterTopic: o.deadLetterTopic, DedupeUnavailable: o.dedupeUnavailable, AdminURL: p.adminURL,
 	}
+	admin, err := p.security.adminClient()
+	if err != nil {
+		return cfg, err
+	}
+	cfg.AdminClient = admin
 	if o.deadLetterTopic != "" && !strings.Contains(o.deadLetterTopic, "://") {
 		cfg.DeadLetterTopic = p.fullTopic(o.deadLetterTopic)
 	}
@@ -143,7 +150,7 @@ func buildConsumer(ctx context.Context, o *consumerOptions, p *pulsarOptions, cl
 		return nil, err
 	}
 	side.closers = append(side.closers, func() { _ = side.store.Close() })
-	rc, closeRedis, err := openRedis(o.redisURL, embeddedRedis)
+	rc, closeRedis, err := openRedis(o.redisURL, &o.redisSecurity, embeddedRedis)
 	if err != nil {
 		side.close()
 		return nil, err

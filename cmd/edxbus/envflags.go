@@ -31,7 +31,11 @@ func bindEnv(cmd *cobra.Command) error {
 			return
 		}
 		if err := cmd.Flags().Set(f.Name, v); err != nil {
-			errs = append(errs, fmt.Sprintf("%s=%q: %v", envName(f.Name), v, err))
+			shown := fmt.Sprintf("%q", v)
+			if secretFlag(f.Name) {
+				shown = "(value hidden)"
+			}
+			errs = append(errs, fmt.Sprintf("%s=%s: %v", envName(f.Name), shown, err))
 		}
 	}
 	cmd.Flags().VisitAll(apply)
@@ -39,6 +43,17 @@ func bindEnv(cmd *cobra.Command) error {
 		return fmt.Errorf("bad environment: %s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// secretFlag reports whether a flag's value may hold a credential, so that
+// error messages never echo it.
+func secretFlag(name string) bool {
+	for _, s := range []string{"token", "password", "secret", "dsn", "url"} {
+		if strings.Contains(name, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // annotateEnv appends the environment variable to each flag's usage so that

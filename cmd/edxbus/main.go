@@ -13,7 +13,7 @@ func main() {
 	defer stop()
 	root := newRootCommand()
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "edxbus:", err)
+		fmt.Fprintln(os.Stderr, "edxbus:", explainRefusal(err))
 		os.Exit(1)
 	}
 }

@@ -19,6 +19,7 @@ type pulsarOptions struct {
 	namespace   string
 	topicPrefix string
 	opTimeout   time.Duration
+	security    pulsarSecurity
 }
 
 func (o *pulsarOptions) addFlags(fs *pflag.FlagSet) {
@@ -28,6 +29,7 @@ func (o *pulsarOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.namespace, "namespace", "default", "Pulsar namespace of the event topics")
 	fs.StringVar(&o.topicPrefix, "topic-prefix", "", "environment prefix joined to every topic name with a dash, like EVENT_BUS_TOPIC_PREFIX (e.g. dev → dev-course-catalog-info-changed)")
 	fs.DurationVar(&o.opTimeout, "pulsar-operation-timeout", 30*time.Second, "timeout of Pulsar lookups, producer and consumer creation")
+	o.security.addFlags(fs)
 }
 
 // validate checks the flags before anything connects, so a typo fails fast
@@ -49,15 +51,17 @@ func (o *pulsarOptions) validate() error {
 	if o.opTimeout <= 0 {
 		return fmt.Errorf("--pulsar-operation-timeout must be positive")
 	}
-	return nil
+	return o.security.validate(u.Scheme == "pulsar+ssl" || a.Scheme == "https")
 }
 
-// clientOptions is what pulsar.NewClient needs for these flags.
-func (o *pulsarOptions) clientOptions() pulsar.ClientOptions {
-	return pulsar.ClientOptions{
-		URL:              o.url,
-		OperationTimeout: o.opTimeout,
+// clientOptions is what pulsar.NewClient needs for these flags; url, when
+// not empty, replaces --pulsar-url.
+func (o *pulsarOptions) clientOptions(url string) (pulsar.ClientOptions, error) {
+	if url == "" {
+		url = o.url
 	}
+	opts := pulsar.ClientOptions{URL: url, OperationTimeout: o.opTimeout}
+	return opts, o.security.apply(&opts)
 }
 
 // fullTopic is persistent://tenant/namespace/[prefix-]topic.

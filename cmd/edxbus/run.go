@@ -57,7 +57,11 @@ every few seconds. Ctrl-C shuts down cleanly; running again resumes from the sam
 					return fmt.Errorf("--data-dir: %w", err)
 				}
 			}
-			brk, err := broker.New(append(b.brokerOptions(), broker.WithLogger(log.With().Str("component", "broker").Logger()))...)
+			brokerOpts, err := b.brokerOptions()
+			if err != nil {
+				return err
+			}
+			brk, err := broker.New(append(brokerOpts, broker.WithLogger(log.With().Str("component", "broker").Logger()))...)
 			if err != nil {
 				return err
 			}
@@ -65,6 +69,9 @@ every few seconds. Ctrl-C shuts down cleanly; running again resumes from the sam
 				return err
 			}
 			defer brk.Close()
+			if err := b.security.grant(brk); err != nil {
+				return err
+			}
 			p.url, p.adminURL = brk.URL(), brk.AdminURL()
 			client, err := newPulsarClient(&p, brk.URL(), log)
 			if err != nil {

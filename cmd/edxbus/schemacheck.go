@@ -44,6 +44,10 @@ non-zero when one is incompatible, before a producer would be refused at start-u
 				}
 			}
 			cfg.Tenant, cfg.Namespace, cfg.TopicPrefix = p.tenant, p.namespace, p.topicPrefix
+			admin, err := p.security.adminClient()
+			if err != nil {
+				return err
+			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "TOPIC\tEVENT TYPE\tRESULT")
 			bad := 0
@@ -57,7 +61,7 @@ non-zero when one is incompatible, before a producer would be refused at start-u
 						continue
 					}
 					full := cfg.FullTopic(topic)
-					theirs, err := fetchLatestSchema(cmd.Context(), p.adminURL, full)
+					theirs, err := fetchLatestSchema(cmd.Context(), admin, p.adminURL, full)
 					var result string
 					switch {
 					case errors.Is(err, errNoSchema):
@@ -92,7 +96,7 @@ non-zero when one is incompatible, before a producer would be refused at start-u
 var errNoSchema = errors.New("topic has no schema")
 
 // fetchLatestSchema reads GET /admin/v2/schemas/{tenant}/{ns}/{topic}/schema.
-func fetchLatestSchema(ctx context.Context, adminURL, topic string) (string, error) {
+func fetchLatestSchema(ctx context.Context, client *http.Client, adminURL, topic string) (string, error) {
 	rest, ok := strings.CutPrefix(topic, "persistent://")
 	if !ok {
 		return "", fmt.Errorf("topic %q is not persistent://", topic)
@@ -103,7 +107,7 @@ func fetchLatestSchema(ctx context.Context, adminURL, topic string) (string, err
 	if err != nil {
 		return "", err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("schema of %s: %w", topic, err)
 	}

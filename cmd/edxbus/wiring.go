@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -35,9 +36,9 @@ func newRegistry() *prometheus.Registry {
 // newPulsarClient connects with edxbus's logger instead of the client's own
 // logrus output.
 func newPulsarClient(o *pulsarOptions, url string, l zerolog.Logger) (pulsar.Client, error) {
-	opts := o.clientOptions()
-	if url != "" {
-		opts.URL = url
+	opts, err := o.clientOptions(url)
+	if err != nil {
+		return nil, err
 	}
 	opts.Logger = pulsarLogger{l: l.With().Str("component", "pulsar-client").Logger()}
 	c, err := pulsar.NewClient(opts)
@@ -64,7 +65,7 @@ func (g *globalOptions) connect(p *pulsarOptions) (zerolog.Logger, pulsar.Client
 // openRedis connects to url, or, when url is empty and embedded is allowed,
 // starts an in-process Redis (miniredis): fine for one process, lost on exit
 // (the store's inbox still stops a replayed event from applying twice).
-func openRedis(url string, embedded bool) (redis.UniversalClient, func(), error) {
+func openRedis(url string, sec *redisSecurity, embedded bool) (redis.UniversalClient, func(), error) {
 	if url == "" {
 		if !embedded {
 			return nil, nil, errors.New("--redis-url is required")
@@ -76,7 +77,14 @@ func openRedis(url string, embedded bool) (redis.UniversalClient, func(), error)
 		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
 		return c, func() { _ = c.Close(); m.Close() }, nil
 	}
-	c, err := dedupe.NewClient(url)
+	var opts []dedupe.ClientOption
+	if sec != nil {
+		var err error
+		if opts, err = sec.clientOptions(); err != nil {
+			return nil, nil, err
+		}
+	}
+	c, err := dedupe.NewClient(url, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -221,7 +229,25 @@ func (p pulsarLogger) Infof(format string, args ...interface{}) {
 	p.l.Debug().Msg(fmt.Sprintf(format, args...))
 }
 func (p pulsarLogger) Warnf(format string, args ...interface{}) {
-	p.l.Warn().Msg(fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	if strings.HasPrefix(format, "Failed to establish connection with broker") {
+		lastBrokerRefusal.Store(&msg)
+	}
+	p.l.Warn().Msg(msg)
+}
+
+// lastBrokerRefusal is the latest handshake refusal the Pulsar client
+// logged. The client reports a refused handshake (a bad token, say) only as
+// "connection error" once its operation timeout runs out, so main adds the
+// broker's reason to the error it prints.
+var lastBrokerRefusal atomic.Pointer[string]
+
+// explainRefusal appends the broker's last handshake refusal, if any, to err.
+func explainRefusal(err error) error {
+	if msg := lastBrokerRefusal.Load(); msg != nil {
+		return fmt.Errorf("%w (%s)", err, *msg)
+	}
+	return err
 }
 func (p pulsarLogger) Errorf(format string, args ...interface{}) {
 	p.l.Error().Msg(fmt.Sprintf(format, args...))
