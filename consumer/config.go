@@ -1,9 +1,9 @@
 package consumer
 
 import (
-	"net/http"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
