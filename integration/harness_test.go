@@ -90,6 +90,7 @@ func setup(t *testing.T) env {
 // proc is a running edxbus process.
 type proc struct {
 	name   string
+	addr   string // its --http-addr, when it serves one
 	cmd    *exec.Cmd
 	output interface {
 		io.Writer
@@ -205,6 +206,7 @@ func (pl *pipeline) addConsumer(extra ...string) *proc {
 		"--topic-prefix", pl.prefix, "--subscription", pl.sub, "--redis-url", pl.e.redisURL, "--store-dsn", pl.e.storeDSN,
 		"--nack-backoff", "100ms", "--nack-backoff-max", "500ms", "--max-deliveries", "3"}, extra...)
 	p := start(pl.t, fmt.Sprintf("consumer-%d", len(pl.consumer)), args...)
+	p.addr = addr
 	pl.consumer = append(pl.consumer, p)
 	waitHTTP(pl.t, "http://"+addr+"/readyz")
 	return p
