@@ -7,11 +7,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"os"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/edxbus/edxbus/producer/outbox"
 	"github.com/edxbus/edxbus/schema"
@@ -21,14 +31,47 @@ import (
 type IngestOption func(*ingest)
 
 // WithBearerTokens requires "Authorization: Bearer <token>" with one of the
-// tokens (several allow rotation). Without it the endpoint is open: keep it
-// on a private network then.
+// tokens (several allow rotation). Without it and without WithTokenFile the
+// endpoint is open: keep it on a private network then.
 func WithBearerTokens(tokens ...string) IngestOption {
 	return func(in *ingest) {
 		for _, t := range tokens {
 			if t = strings.TrimSpace(t); t != "" {
-				in.tokens = append(in.tokens, sha256.Sum256([]byte(t)))
+				in.static = append(in.static, sha256.Sum256([]byte(t)))
 			}
+		}
+	}
+}
+
+// WithTokenFile requires a bearer token listed in the file at path: one per
+// line, at least 16 characters without spaces; blank lines and lines
+// starting with # are ignored. List several to rotate: add the new token,
+// move the clients over, remove the old one. The file is read again at most
+// once a second (lazily, by a request), so a rotation needs no restart;
+// replace it atomically (write and rename, as Kubernetes secret volumes do).
+// It combines with WithBearerTokens (either set is accepted).
+//
+// A file that becomes unreadable, empty or malformed does not change who
+// gets in: the last good set stays in force, the error is logged (once, and
+// again if it changes) and edxbus_ingest_token_file_stale is 1 until the
+// file is good again. So an emptied file cannot revoke every token: to lock
+// everyone out, stop the ingest. If the file was never good (and there are
+// no WithBearerTokens), requests are refused with 503, not 401: the caller's
+// token is not the problem. Call CheckTokenFile at start-up to fail fast.
+func WithTokenFile(path string) IngestOption { return func(in *ingest) { in.tokenPath = path } }
+
+// WithRateLimit admits perSecond requests per second with bursts of up to
+// burst (a token bucket; burst < 1 counts as 1, perSecond <= 0 turns the
+// limit off). Each bearer token has its own bucket, so one noisy service
+// cannot starve the others sharing the ingest; requests without a valid
+// token (or all requests, when no tokens are configured) share one bucket,
+// which also slows down token guessing. Over the limit: 429 with a
+// Retry-After header, before the body is read.
+func WithRateLimit(perSecond float64, burst int) IngestOption {
+	return func(in *ingest) {
+		in.limit, in.burst = rate.Limit(perSecond), max(burst, 1)
+		if perSecond <= 0 {
+			in.limit = 0
 		}
 	}
 }
@@ -37,9 +80,18 @@ func WithBearerTokens(tokens ...string) IngestOption {
 func WithMaxBodyBytes(n int64) IngestOption { return func(in *ingest) { in.maxBody = n } }
 
 type ingest struct {
-	p       *Producer
-	tokens  [][32]byte // SHA-256 of each token: compared in constant time
-	maxBody int64
+	p         *Producer
+	static    [][32]byte // SHA-256 of each token: compared in constant time
+	tokenPath string
+	tokens    *tokenFile // nil without WithTokenFile
+	maxBody   int64
+	now       func() time.Time
+
+	limit    rate.Limit // 0: no limit
+	burst    int
+	mu       sync.Mutex
+	limiters map[[32]byte]*rate.Limiter // by token hash; the zero key is everyone else
+	refused  *prometheus.CounterVec
 }
 
 // NewIngestHandler serves POST /v1/events/{event_type}: the body is the event
@@ -47,11 +99,18 @@ type ingest struct {
 // ce_time, ce_source, ce_minorversion, sourcehost and sourcelib headers carry
 // the metadata (id and time are generated when absent). The event is
 // validated against its Avro schema and answered 202 once it is durable in the
-// outbox. Errors are JSON {"error": …, "field": …}.
+// outbox. Errors are JSON {"error": …, "field": …}; they never quote a token
+// or the event's values, and neither do the logs.
 func NewIngestHandler(p *Producer, opts ...IngestOption) http.Handler {
-	in := &ingest{p: p, maxBody: 1 << 20}
+	in := &ingest{p: p, maxBody: 1 << 20, now: time.Now, limiters: map[[32]byte]*rate.Limiter{}}
 	for _, o := range opts {
 		o(in)
+	}
+	in.refused = registerIngest(p.m.reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edxbus_ingest_refused_total",
+		Help: "Ingest requests refused before reading the body, by reason (unauthorized, rate_limited, no_tokens)."}, []string{"reason"}))
+	if in.tokenPath != "" {
+		in.tokens = newTokenFile(in.tokenPath, p.log, p.m.reg, in.pruneLimiters)
+		in.tokens.check(in.now())
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/events/{event_type}", in.post)
@@ -83,26 +142,101 @@ func writeError(w http.ResponseWriter, status int, msg, field string) {
 	writeJSON(w, status, errorResponse{Error: msg, Field: field})
 }
 
-func (in *ingest) authorized(r *http.Request) bool {
-	if len(in.tokens) == 0 {
-		return true
+// authenticate says whether the request may go on, and answers the ones
+// that may not (429, 401, 503) itself. The rate-limit bucket is the token's
+// hash, or the zero key for everyone without a valid token.
+func (in *ingest) authenticate(w http.ResponseWriter, r *http.Request) bool {
+	now := in.now()
+	var fileTokens [][32]byte
+	if in.tokens != nil {
+		fileTokens = in.tokens.check(now)
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
+	required := in.tokens != nil || len(in.static) > 0
+	var key [32]byte
+	match := 0
+	if got, ok := bearer(r.Header.Get("Authorization")); ok && required {
+		sum := sha256.Sum256([]byte(got))
+		// Every token is compared, whichever matches: the time taken says
+		// nothing about which one, or how close a guess came.
+		for _, set := range [][][32]byte{in.static, fileTokens} {
+			for _, t := range set {
+				match |= subtle.ConstantTimeCompare(sum[:], t[:])
+			}
+		}
+		if match == 1 {
+			key = sum
+		}
+	}
+	if wait, ok := in.allow(key, now); !ok {
+		in.refused.WithLabelValues("rate_limited").Inc()
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		writeError(w, http.StatusTooManyRequests, "rate limit exceeded; retry later", "")
 		return false
 	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
-	match := 0
-	for _, t := range in.tokens {
-		match |= subtle.ConstantTimeCompare(sum[:], t[:])
+	switch {
+	case !required || match == 1:
+		return true
+	case len(in.static) == 0 && len(fileTokens) == 0:
+		in.refused.WithLabelValues("no_tokens").Inc()
+		writeError(w, http.StatusServiceUnavailable, "no bearer tokens loaded: the ingest's token file is unusable (see its log)", "")
+	default:
+		in.refused.WithLabelValues("unauthorized").Inc()
+		w.Header().Set("WWW-Authenticate", `Bearer realm="edxbus"`)
+		writeError(w, http.StatusUnauthorized, "missing or invalid bearer token", "")
 	}
-	return match == 1
+	return false
+}
+
+// bearer reads the token of an Authorization header (the scheme is
+// case-insensitive, RFC 7235).
+func bearer(h string) (string, bool) {
+	if len(h) < 7 || !strings.EqualFold(h[:7], "Bearer ") {
+		return "", false
+	}
+	t := strings.TrimSpace(h[7:])
+	return t, t != ""
+}
+
+// allow takes one request from key's bucket, or says how long until one
+// would be free.
+func (in *ingest) allow(key [32]byte, now time.Time) (time.Duration, bool) {
+	if in.limit == 0 {
+		return 0, true
+	}
+	in.mu.Lock()
+	l := in.limiters[key]
+	if l == nil {
+		l = rate.NewLimiter(in.limit, in.burst)
+		in.limiters[key] = l
+	}
+	in.mu.Unlock()
+	r := l.ReserveN(now, 1)
+	if wait := r.DelayFrom(now); wait > 0 {
+		r.CancelAt(now)
+		return wait, false
+	}
+	return 0, true
+}
+
+// pruneLimiters drops the buckets of tokens no longer accepted.
+func (in *ingest) pruneLimiters(current [][32]byte) {
+	keep := map[[32]byte]bool{{}: true}
+	for _, set := range [][][32]byte{in.static, current} {
+		for _, t := range set {
+			keep[t] = true
+		}
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for k := range in.limiters {
+		if !keep[k] {
+			delete(in.limiters, k)
+		}
+	}
 }
 
 func (in *ingest) post(w http.ResponseWriter, r *http.Request) {
-	if !in.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="edxbus"`)
-		writeError(w, http.StatusUnauthorized, "missing or invalid bearer token", "")
+	if !in.authenticate(w, r) {
 		return
 	}
 	eventType := r.PathValue("event_type")
@@ -134,10 +268,10 @@ func (in *ingest) post(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var fe *schema.FieldError
 		if errors.As(err, &fe) {
-			writeError(w, http.StatusBadRequest, fe.Error(), fe.Path)
+			writeError(w, http.StatusBadRequest, unquote(fe.Error()), fe.Path)
 			return
 		}
-		writeError(w, http.StatusBadRequest, err.Error(), "")
+		writeError(w, http.StatusBadRequest, unquote(err.Error()), "")
 		return
 	}
 	acc, err := in.p.Publish(r.Context(), meta, data)
@@ -205,4 +339,152 @@ func metadataFromHeaders(eventType string, h http.Header) (schema.Metadata, stri
 		return schema.Metadata{}, schema.PropType, fmt.Errorf("%s %q does not match the event type in the path", schema.PropType, v)
 	}
 	return schema.NewMetadata(eventType, opts...), "", nil
+}
+
+// unquote hides the quoted values schema errors show ("got the string
+// \"…\""): they are event data, which can be personal, and clients and
+// proxies log error responses. The field path says where to look.
+func unquote(msg string) string { return quotedValue.ReplaceAllString(msg, `"…"`) }
+
+var quotedValue = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// registerIngest registers c on reg (if any), or reuses the collector a
+// previous handler registered there.
+func registerIngest[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if reg == nil {
+		return c
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if old, ok := are.ExistingCollector.(C); ok {
+				return old
+			}
+		}
+		panic(err)
+	}
+	return c
+}
+
+// The bounds of a token file: tokens shorter than minTokenLen are refused
+// (a guessable token is no lock), and so is a file over maxTokenFile (a path
+// pointing at the wrong file).
+const (
+	minTokenLen     = 16
+	maxTokenFile    = 64 << 10
+	tokenCheckEvery = time.Second
+)
+
+// CheckTokenFile reports whether the file at path holds a usable token set
+// (see WithTokenFile), without naming any token: for failing fast at
+// start-up.
+func CheckTokenFile(path string) error {
+	_, _, err := readTokenFile(path)
+	return err
+}
+
+// tokenFile is WithTokenFile's state: the last good token set and when to
+// look at the file again.
+type tokenFile struct {
+	path     string
+	log      zerolog.Logger
+	onChange func([][32]byte)
+	stale    prometheus.Gauge
+	count    prometheus.Gauge
+
+	next   atomic.Int64               // unix ns of the next check
+	tokens atomic.Pointer[[][32]byte] // last good set; nil before the first
+
+	mu      sync.Mutex // one check at a time; guards the fields below
+	content [32]byte   // hash of the file the set came from
+	lastErr string     // the error last logged, "" when the file is good
+}
+
+func newTokenFile(path string, log zerolog.Logger, reg prometheus.Registerer, onChange func([][32]byte)) *tokenFile {
+	f := &tokenFile{path: path, log: log, onChange: onChange}
+	f.stale = registerIngest(reg, prometheus.NewGauge(prometheus.GaugeOpts{Name: "edxbus_ingest_token_file_stale",
+		Help: "1 while the ingest token file is unusable and the last good tokens (or none) are in force."}))
+	f.count = registerIngest(reg, prometheus.NewGauge(prometheus.GaugeOpts{Name: "edxbus_ingest_token_file_tokens",
+		Help: "Tokens in force from the ingest token file."}))
+	return f
+}
+
+// check returns the tokens in force, reading the file first when its time
+// has come. Requests arriving while another one reads do not wait.
+func (f *tokenFile) check(now time.Time) [][32]byte {
+	if now.UnixNano() >= f.next.Load() && f.mu.TryLock() {
+		f.reload(now)
+		f.mu.Unlock()
+	}
+	return f.current()
+}
+
+func (f *tokenFile) reload(now time.Time) {
+	f.next.Store(now.Add(tokenCheckEvery).UnixNano())
+	tokens, sum, err := readTokenFile(f.path)
+	if err != nil {
+		f.content = [32]byte{} // the same good file, back again, is news
+		f.stale.Set(1)
+		if msg := err.Error(); msg != f.lastErr {
+			f.lastErr = msg
+			f.log.Error().Err(err).Int("file_tokens_in_force", len(f.current())).
+				Msg("ingest: token file unusable; the last good tokens stay in force")
+		}
+		return
+	}
+	f.stale.Set(0)
+	f.lastErr = ""
+	if sum == f.content {
+		return
+	}
+	f.content = sum
+	f.tokens.Store(&tokens)
+	f.count.Set(float64(len(tokens)))
+	f.onChange(tokens)
+	f.log.Info().Str("path", f.path).Int("tokens", len(tokens)).Msg("ingest: bearer tokens loaded")
+}
+
+func (f *tokenFile) current() [][32]byte {
+	if p := f.tokens.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// readTokenFile parses the file into token hashes, and hashes the file to
+// tell a change. Errors name lines, never their content.
+func readTokenFile(path string) ([][32]byte, [32]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, [32]byte{}, fmt.Errorf("token file: %w", err)
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, maxTokenFile+1))
+	if err != nil {
+		return nil, [32]byte{}, fmt.Errorf("token file %s: %w", path, err)
+	}
+	if len(data) > maxTokenFile {
+		return nil, [32]byte{}, fmt.Errorf("token file %s: larger than %d bytes", path, maxTokenFile)
+	}
+	var tokens [][32]byte
+	seen := map[[32]byte]bool{}
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || strings.HasPrefix(line, "#"):
+			continue
+		case strings.ContainsFunc(line, unicode.IsSpace):
+			return nil, [32]byte{}, fmt.Errorf("token file %s line %d: a token has no spaces (one per line; comments on lines of their own)", path, i+1)
+		case len(line) < minTokenLen:
+			return nil, [32]byte{}, fmt.Errorf("token file %s line %d: token shorter than %d characters", path, i+1, minTokenLen)
+		}
+		if h := sha256.Sum256([]byte(line)); !seen[h] {
+			seen[h] = true
+			tokens = append(tokens, h)
+		}
+	}
+	if len(tokens) == 0 {
+		return nil, [32]byte{}, fmt.Errorf("token file %s: no tokens in it", path)
+	}
+	return tokens, sha256.Sum256(data), nil
 }
