@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
@@ -27,6 +25,8 @@ type producerOptions struct {
 	producerName   string
 	maxOutbox      int
 	tokenFile      string
+	rateLimit      float64
+	rateBurst      int
 	maxBodyBytes   int64
 	maxMessageSize int
 }
@@ -40,7 +40,9 @@ func (o *producerOptions) addFlags(fs *pflag.FlagSet, defaultOutbox string) {
 }
 
 func (o *producerOptions) addIngestFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.tokenFile, "auth-token-file", "", "file of bearer tokens, one per line, any of which the ingest accepts (default: no auth)")
+	fs.StringVar(&o.tokenFile, "ingest-token-file", "", "file of bearer tokens the ingest accepts, one per line (# comments); re-read when it changes, so tokens rotate without a restart (default: no auth)")
+	fs.Float64Var(&o.rateLimit, "ingest-rate-limit", 0, "requests per second each bearer token may send (requests without a valid token share one budget); 0: no limit")
+	fs.IntVar(&o.rateBurst, "ingest-rate-burst", 100, "burst allowed above --ingest-rate-limit")
 	fs.Int64Var(&o.maxBodyBytes, "max-body-bytes", 1<<20, "largest request body the ingest accepts")
 }
 
@@ -102,25 +104,16 @@ func buildProducer(ctx context.Context, o *producerOptions, p *pulsarOptions, cl
 func (o *producerOptions) ingestOptions() ([]producer.IngestOption, error) {
 	opts := []producer.IngestOption{producer.WithMaxBodyBytes(o.maxBodyBytes)}
 	if o.tokenFile != "" {
-		f, err := os.Open(o.tokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("--auth-token-file: %w", err)
+		if err := producer.CheckTokenFile(o.tokenFile); err != nil {
+			return nil, fmt.Errorf("--ingest-token-file: %w", err)
 		}
-		defer f.Close()
-		var tokens []string
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if t := strings.TrimSpace(sc.Text()); t != "" && !strings.HasPrefix(t, "#") {
-				tokens = append(tokens, t)
-			}
-		}
-		if err := sc.Err(); err != nil {
-			return nil, fmt.Errorf("--auth-token-file: %w", err)
-		}
-		if len(tokens) == 0 {
-			return nil, errors.New("--auth-token-file has no token")
-		}
-		opts = append(opts, producer.WithBearerTokens(tokens...))
+		opts = append(opts, producer.WithTokenFile(o.tokenFile))
+	}
+	if o.rateLimit < 0 || o.rateBurst < 0 {
+		return nil, errors.New("--ingest-rate-limit and --ingest-rate-burst must not be negative")
+	}
+	if o.rateLimit > 0 {
+		opts = append(opts, producer.WithRateLimit(o.rateLimit, max(o.rateBurst, 1)))
 	}
 	return opts, nil
 }
@@ -139,7 +132,7 @@ data as openedx-events serialises it to JSON, optional ce_* headers carry the me
 validated against its Avro schema and answered 202 once it is in the durable outbox; a relay sends
 the outbox to Pulsar in order and keeps events while the broker is away. Also serves /healthz,
 /readyz and /metrics.`,
-		Example: `  edxbus ingest --http-addr 0.0.0.0:8090 --auth-token-file /run/secrets/ingest-tokens
+		Example: `  edxbus ingest --http-addr 0.0.0.0:8090 --ingest-token-file /run/secrets/ingest-tokens
   curl -X POST localhost:8090/v1/events/org.openedx.content_authoring.course.catalog_info.changed.v1 -d @event.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -65,6 +65,7 @@ underscores), e.g. --redis-url is EDXBUS_REDIS_URL.`,
 		newDLQCommand(g),
 		newSchemaCommand(),
 		newBenchCommand(g),
+		newTokenCommand(),
 	)
 	annotateEnv(root)
 	return root
