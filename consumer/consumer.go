@@ -387,15 +387,37 @@ func (c *Consumer) fail(ctx context.Context, msg pulsar.Message, meta schema.Met
 	if !f.permanent {
 		reason = fmt.Sprintf("gave up after %d deliveries: %s", deliveries, reason)
 	}
+	if c.alreadyDeadLettered(ctx, msg) {
+		c.m.outcomes.WithLabelValues(eventType, outcomeDuplicate).Inc()
+		log.Info().Msg("already dead-lettered before a crash or lost ack; acknowledged")
+		c.ack(msg, meta)
+		return
+	}
 	if err := c.deadLetter(ctx, msg, reason, deliveries); err != nil {
 		c.m.failures.WithLabelValues("dlq_publish").Inc()
 		log.Error().AnErr("dlq_error", err).Msg("could not dead-letter the message; will retry")
 		c.consumer.Nack(msg)
 		return
 	}
+	if c.dedupe != nil {
+		if err := c.dedupe.MarkDeadLettered(ctx, c.cfg.Subscription, msg.Topic(), msg.ID().String()); err != nil {
+			log.Warn().AnErr("redis_error", err).Msg("could not record the dead letter in Redis; a redelivery would be dead-lettered again")
+		}
+	}
 	c.m.outcomes.WithLabelValues(eventType, outcomeDeadLettered).Inc()
 	log.Error().Msg("dead-lettered")
 	c.ack(msg, meta)
+}
+
+// alreadyDeadLettered: a redelivered message whose dead letter was written
+// (and recorded in Redis) before the ack was lost. With Redis unreachable
+// the answer is no: a second dead letter beats a lost one.
+func (c *Consumer) alreadyDeadLettered(ctx context.Context, msg pulsar.Message) bool {
+	if c.dedupe == nil {
+		return false
+	}
+	done, err := c.dedupe.DeadLettered(ctx, c.cfg.Subscription, msg.Topic(), msg.ID().String())
+	return err == nil && done
 }
 
 func (c *Consumer) deadLetter(ctx context.Context, msg pulsar.Message, reason string, deliveries int) error {

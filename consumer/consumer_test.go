@@ -412,3 +412,31 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// A poison message delivered again after it was dead-lettered (its ack was
+// lost, or the consumer died first; here the cursor is rewound, which
+// redelivers the same message ids) is acknowledged, not dead-lettered twice.
+func TestPoisonIsDeadLetteredOnceAcrossRedeliveries(t *testing.T) {
+	r := newRig(t, false)
+	dlqTopic := r.topic + "-discovery-DLQ"
+	s := r.start("c1", nil)
+	poison := metaAt(time.Now().UTC().Add(-time.Minute))
+	r.publish(poison, catalogValue("not a course key", "x", false))
+	good := metaAt(time.Now().UTC())
+	r.publish(good, catalogValue("course-v1:edX+Once+1", "x", false))
+	eventually(t, "the good event", func() bool { _, ok := r.run("course-v1:edX+Once+1"); return ok })
+	eventually(t, "one dead letter", func() bool { last, err := r.b.LastMessageID(dlqTopic); return err == nil && last.EntryID == 0 })
+	s.stop()
+
+	if err := r.b.ResetCursor(r.topic, "discovery", broker.MessageID{LedgerID: -1, EntryID: -1}); err != nil {
+		t.Fatal(err)
+	}
+	r.start("c2", nil)
+	eventually(t, "the rewound subscription drained", func() bool {
+		st, err := r.b.Stats(r.topic)
+		return err == nil && st.Subscriptions["discovery"].MsgBacklog == 0 && st.Subscriptions["discovery"].UnackedMessages == 0
+	})
+	if last, err := r.b.LastMessageID(dlqTopic); err != nil || last.EntryID != 0 {
+		t.Fatalf("dead-letter topic ends at %+v (%v), want exactly one entry", last, err)
+	}
+}

@@ -294,6 +294,33 @@ func IsUnavailable(err error) bool {
 	return errors.As(err, &ne)
 }
 
+// deadLetterKey names the marker of a message already written to the
+// dead-letter topic. The broker's message id is the identity: a poison
+// message may have no usable event id.
+func (d *Deduper) deadLetterKey(subscription, topic, messageID string) string {
+	return fmt.Sprintf("%s:%s:dlq:{%s/%s}", d.prefix, subscription, topic, messageID)
+}
+
+// MarkDeadLettered records that this message was written to the dead-letter
+// topic, so that a redelivery (the consumer died before its ack reached the
+// broker) is acknowledged instead of dead-lettered twice. It lives as long
+// as done markers.
+func (d *Deduper) MarkDeadLettered(ctx context.Context, subscription, topic, messageID string) error {
+	if err := d.client.Set(ctx, d.deadLetterKey(subscription, topic, messageID), 1, d.ttl).Err(); err != nil {
+		return &UnavailableError{Err: err}
+	}
+	return nil
+}
+
+// DeadLettered reports whether MarkDeadLettered was called for this message.
+func (d *Deduper) DeadLettered(ctx context.Context, subscription, topic, messageID string) (bool, error) {
+	n, err := d.client.Exists(ctx, d.deadLetterKey(subscription, topic, messageID)).Result()
+	if err != nil {
+		return false, &UnavailableError{Err: err}
+	}
+	return n > 0, nil
+}
+
 // Ping checks Redis answers (for /readyz).
 func (d *Deduper) Ping(ctx context.Context) error {
 	if err := d.client.Ping(ctx).Err(); err != nil {

@@ -340,3 +340,48 @@ func TestNewClient(t *testing.T) {
 		}
 	}
 }
+
+func TestDeadLetterMarkers(t *testing.T) {
+	for _, tg := range targets {
+		t.Run(tg.name, func(t *testing.T) {
+			c, m := tg.open(t)
+			d := isolated(t, c, WithTTL(time.Hour))
+			ctx := context.Background()
+			topic := "persistent://public/default/t"
+			if done, err := d.DeadLettered(ctx, "sub", topic, "1:2:-1:-1"); err != nil || done {
+				t.Fatalf("before marking: %v %v", done, err)
+			}
+			if err := d.MarkDeadLettered(ctx, "sub", topic, "1:2:-1:-1"); err != nil {
+				t.Fatal(err)
+			}
+			for _, probe := range []struct {
+				sub, topic, id string
+				want           bool
+			}{
+				{"sub", topic, "1:2:-1:-1", true},
+				{"other", topic, "1:2:-1:-1", false},      // per subscription
+				{"sub", topic + "-2", "1:2:-1:-1", false}, // ids repeat across topics
+				{"sub", topic, "1:3:-1:-1", false},
+			} {
+				if done, err := d.DeadLettered(ctx, probe.sub, probe.topic, probe.id); err != nil || done != probe.want {
+					t.Errorf("%+v: %v %v", probe, done, err)
+				}
+			}
+			if m == nil {
+				return
+			}
+			m.SetError("LOADING")
+			if _, err := d.DeadLettered(ctx, "sub", topic, "1:2:-1:-1"); !IsUnavailable(err) {
+				t.Errorf("DeadLettered with Redis failing: %v", err)
+			}
+			if err := d.MarkDeadLettered(ctx, "sub", topic, "x"); !IsUnavailable(err) {
+				t.Errorf("MarkDeadLettered with Redis failing: %v", err)
+			}
+			m.SetError("")
+			m.FastForward(2 * time.Hour)
+			if done, _ := d.DeadLettered(ctx, "sub", topic, "1:2:-1:-1"); done {
+				t.Error("marker outlived its TTL")
+			}
+		})
+	}
+}
