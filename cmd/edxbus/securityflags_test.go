@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/alicebob/miniredis/v2"
 )
 
 func TestSecurityFlagErrors(t *testing.T) {
@@ -52,5 +55,31 @@ func TestBrokerBeyondLoopbackWithAuth(t *testing.T) {
 	o.insecureListenAll = true
 	if err := o.validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Wrong Redis credentials fail at start with Redis' reason, never the
+// password; an unreachable Redis does not (it is waited for).
+func TestOpenRedisRefusesWrongCredentials(t *testing.T) {
+	m := miniredis.RunT(t)
+	m.RequireAuth("right-password")
+	sec := &redisSecurity{password: "wrong-password"}
+	_, _, err := openRedis("redis://"+m.Addr()+"/0", sec, false)
+	if err == nil || !strings.Contains(err.Error(), "WRONGPASS") || strings.Contains(err.Error(), "wrong-password") {
+		t.Fatalf("wrong password: %v", err)
+	}
+	sec.password = "right-password"
+	c, closeRedis, err := openRedis("redis://"+m.Addr()+"/0", sec, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ping(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	closeRedis()
+	if _, closeRedis, err := openRedis("redis://127.0.0.1:1/0", nil, false); err != nil {
+		t.Fatalf("unreachable Redis refused at start: %v", err)
+	} else {
+		closeRedis()
 	}
 }

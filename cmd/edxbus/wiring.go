@@ -88,7 +88,20 @@ func openRedis(url string, sec *redisSecurity, embedded bool) (redis.UniversalCl
 	if err != nil {
 		return nil, nil, err
 	}
+	// An unreachable Redis is waited for (--dedupe-unavailable), but wrong
+	// credentials will not fix themselves: fail at start with Redis' reason.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil && isRedisAuthError(err) {
+		_ = c.Close()
+		return nil, nil, fmt.Errorf("redis refused the credentials: %w", err)
+	}
 	return c, func() { _ = c.Close() }, nil
+}
+
+func isRedisAuthError(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "WRONGPASS") || strings.HasPrefix(msg, "NOAUTH") || strings.Contains(msg, "NOPERM")
 }
 
 // readiness is a named check for /readyz.
