@@ -107,6 +107,31 @@ func TestMutualTLSAuthentication(t *testing.T) {
 	if _, err := studio.Subscribe(pulsar.ConsumerOptions{Topic: topic, SubscriptionName: "s"}); err == nil || !strings.Contains(err.Error(), "AuthorizationError") {
 		t.Errorf("studio subscribed: %v", err)
 	}
+
+	// The admin REST layer takes the same certificates as identities.
+	adminCert, adminKey := ca.Issue(t, "admin")
+	for _, tc := range []struct {
+		cert, key string
+		want      int
+	}{{adminCert, adminKey, http.StatusOK}, {studioCert, studioKey, http.StatusForbidden}, {"", "", http.StatusUnauthorized}} {
+		tlsConf := &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}
+		if tc.cert != "" {
+			cert, err := tls.LoadX509KeyPair(tc.cert, tc.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tlsConf.Certificates = []tls.Certificate{cert}
+		}
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf}}
+		resp, err := hc.Get(b.AdminURL() + "/admin/v2/tenants")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("admin with certificate %q: %d, want %d", tc.cert, resp.StatusCode, tc.want)
+		}
+	}
 }
 
 // Certificates that do not verify stop the connection before anything is
