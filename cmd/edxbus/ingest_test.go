@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -13,25 +12,16 @@ import (
 
 	"github.com/edxbus/edxbus/broker"
 	"github.com/edxbus/edxbus/broker/brokertest"
+	"github.com/edxbus/edxbus/internal/testenv"
 	"github.com/edxbus/edxbus/producer/outbox"
 	"github.com/edxbus/edxbus/schema"
 )
-
-func freeLocalAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // runIngest runs `edxbus ingest` in this process until cancel (what SIGTERM
 // does to the real process: main cancels the command's context).
 func runIngest(t *testing.T, b *broker.Broker, outboxDir string) (base string, cancel func() error) {
 	t.Helper()
-	addr := freeLocalAddr(t)
+	addr := testenv.FreeAddr(t)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	root := newRootCommand()

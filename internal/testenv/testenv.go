@@ -95,3 +95,15 @@ func reachable(hostport string) bool {
 	_ = conn.Close()
 	return true
 }
+
+// FreeAddr is a 127.0.0.1 address with a port free at the time of the call,
+// for a server the test starts (which may race another process for it).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
