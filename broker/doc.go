@@ -4,8 +4,8 @@
 // dead-letter and retry topics against it unchanged. edxbus uses it for local
 // runs and tests; production uses Apache Pulsar.
 //
-// Start one with New(opts...) and Start(ctx); URL() is the pulsar:// address
-// actually bound. Package brokertest starts one per test. Files are organised
+// Start one with New(opts...) and Start(ctx); URL() is the pulsar:// (or
+// pulsar+ssl://) address actually bound. Package brokertest starts one per test. Files are organised
 // one per command group (connect, lookup, produce, subscribe, ack, seek,
 // schema, txn), each opening with what it honours and what it skips. The
 // admin REST API (admin.go, admin_manage.go) serves the subset of Pulsar's
@@ -19,9 +19,13 @@
 //   - Storage is a local append-only log per topic (or memory), not
 //     BookKeeper: no ledger rollover, no replication, no tiered storage, no
 //     compaction (read_compacted is ignored).
-//   - No transactions (every transaction command gets NotAllowedError), no
-//     authentication or authorisation (any credentials are accepted), no TLS,
+//   - No transactions (every transaction command gets NotAllowedError) and
 //     no end-to-end encryption support beyond storing encrypted bytes.
+//   - Security (auth.go, off by default): TLS on both listeners, token
+//     (JWT) and TLS-certificate authentication, namespace produce/consume
+//     permissions and super-users; no OAuth2, Kerberos, Athenz or basic
+//     authentication, no topic-level or subscription-level permissions, and
+//     one listener each (TLS or plain, not both).
 //   - Non-persistent topics are stored like persistent ones.
 //   - No topic termination, so REACHED_END_OF_TOPIC (which the Go client
 //     cannot handle) is never sent; no topic-list watchers.
