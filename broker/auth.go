@@ -268,9 +268,10 @@ func (b *Broker) RevokePermission(ns, role string) error {
 	})
 }
 
-// authorizeAdmin decides an authenticated admin request: topic lookups and
-// schema reads need produce or consume on the topic's namespace (what a
-// client needs to use the topic); everything else is for super-users.
+// authorizeAdmin decides an authenticated admin request: topic lookups,
+// partitioned metadata and schema reads need produce or consume on the
+// topic's namespace (what a client needs to use the topic); everything else
+// is for super-users.
 func (b *Broker) authorizeAdmin(id *identity, r *http.Request) error {
 	if b.cfg.auth.isSuperUser(id.role) {
 		return nil
@@ -282,6 +283,9 @@ func (b *Broker) authorizeAdmin(id *identity, r *http.Request) error {
 			return b.authorize(id, parts[3]+"/"+parts[4], ActionProduce, ActionConsume)
 		case len(parts) >= 7 && parts[0] == "lookup" && parts[2] == "topic":
 			return b.authorize(id, parts[4]+"/"+parts[5], ActionProduce, ActionConsume)
+		case len(parts) == 7 && parts[0] == "admin" && parts[2] == "persistent" && parts[6] == "partitions":
+			// The partitioned metadata a client fetches with an http:// service URL.
+			return b.authorize(id, parts[3]+"/"+parts[4], ActionProduce, ActionConsume)
 		}
 	}
 	return errorf(wire.ServerError_AuthorizationError, "role %q is not a super-user; only super-users may use this admin endpoint", id.role)
