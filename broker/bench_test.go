@@ -27,40 +27,45 @@ func BenchmarkProduce(b *testing.B) {
 		for _, size := range []int{200, 1024} {
 			name := fmt.Sprintf("store=%s/size=%d", map[bool]string{false: "memory", true: "disk-fsync"}[disk], size)
 			b.Run(name, func(b *testing.B) {
-				client := newClient(b, benchBroker(b, disk))
-				p, err := client.CreateProducer(pulsar.ProducerOptions{Topic: topicName(b), BatchingMaxPublishDelay: 5 * time.Millisecond})
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer p.Close()
-				payload := make([]byte, size)
-				ctx := context.Background()
-				errs := make(chan error, 1)
-				b.SetBytes(int64(size))
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					p.SendAsync(ctx, &pulsar.ProducerMessage{Payload: payload}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
-						if err != nil {
-							select {
-							case errs <- err:
-							default:
-							}
-						}
-					})
-				}
-				if err := p.Flush(); err != nil {
-					b.Fatal(err)
-				}
-				b.StopTimer()
-				select {
-				case err := <-errs:
-					b.Fatal(err)
-				default:
-				}
-				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+				benchSendAsync(b, newClient(b, benchBroker(b, disk)), size)
 			})
 		}
 	}
+}
+
+// benchSendAsync sends b.N messages of size bytes through one batching
+// producer and reports msgs/s.
+func benchSendAsync(b *testing.B, client pulsar.Client, size int) {
+	p, err := client.CreateProducer(pulsar.ProducerOptions{Topic: topicName(b), BatchingMaxPublishDelay: 5 * time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	payload := make([]byte, size)
+	ctx := context.Background()
+	errs := make(chan error, 1)
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.SendAsync(ctx, &pulsar.ProducerMessage{Payload: payload}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
+			if err != nil {
+				select {
+				case errs <- err:
+				default:
+				}
+			}
+		})
+	}
+	if err := p.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
 
 // BenchmarkProduceConsumeShared measures end to end: batched producer to two
