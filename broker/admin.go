@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edxbus/edxbus/broker/internal/schemareg"
 	"github.com/edxbus/edxbus/broker/internal/wire"
 )
 
@@ -80,8 +82,14 @@ func adminJSON(w http.ResponseWriter, v any) {
 }
 
 // adminStatus maps a broker error to the HTTP status Pulsar answers with.
-// Only failures of the broker itself (storage) are 5xx.
+// Only failures of the broker itself (storage) are 5xx. Invalid schema data
+// travels as IncompatibleSchema on the binary protocol but is 422 here, as
+// in Pulsar's SchemasResource.
 func adminStatus(err error) int {
+	var invalid *schemareg.InvalidSchemaError
+	if errors.As(err, &invalid) {
+		return http.StatusUnprocessableEntity
+	}
 	switch ErrorCode(err) {
 	case "TopicNotFound", "SubscriptionNotFound":
 		return http.StatusNotFound
@@ -89,8 +97,6 @@ func adminStatus(err error) int {
 		return http.StatusConflict
 	case "InvalidTopicName", "MetadataError":
 		return http.StatusPreconditionFailed
-	case "InvalidSchema", "InvalidSchemaData":
-		return http.StatusUnprocessableEntity
 	case "ServiceNotReady", "TooManyRequests":
 		return http.StatusServiceUnavailable
 	}

@@ -12,7 +12,7 @@ package broker
 //	subscriptions  GET …/{topic}/subscriptions, PUT|DELETE …/{topic}/subscription/{sub},
 //	               POST …/subscription/{sub}/resetcursor/{timestampMs}, POST …/subscription/{sub}/resetcursor,
 //	               POST …/subscription/{sub}/skip_all
-//	schemas        POST /admin/v2/schemas/{t}/{ns}/{topic}/schema, DELETE …/schema, POST …/compatibility
+//	schemas        POST /admin/v2/schemas/{t}/{ns}/{topic}/schema, DELETE …/schema[?force=true], POST …/compatibility
 //	lookup         GET /lookup/v2/topic/persistent/{t}/{ns}/{topic}
 //	metrics        GET /metrics
 //
@@ -205,17 +205,13 @@ func (b *Broker) registerManage(mux *http.ServeMux) {
 		}
 		v, err := b.PutSchema(topicFromPath(r), info)
 		if err != nil {
-			status := adminStatus(err)
-			if ErrorCode(err) == "InvalidSchemaData" || ErrorCode(err) == "InvalidSchema" {
-				status = http.StatusUnprocessableEntity
-			}
-			adminError(w, status, err.Error())
+			adminError(w, adminStatus(err), err.Error())
 			return
 		}
 		adminJSON(w, map[string]any{"version": map[string]int64{"version": v}})
 	})
 	mux.HandleFunc("DELETE "+schemaPath+"/schema", func(w http.ResponseWriter, r *http.Request) {
-		v, err := b.DeleteSchema(topicFromPath(r))
+		v, err := b.DeleteSchema(topicFromPath(r), r.URL.Query().Get("force") == "true")
 		if err != nil {
 			adminError(w, adminStatus(err), err.Error())
 			return

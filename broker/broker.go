@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/edxbus/edxbus/broker/internal/schemareg"
 	"github.com/edxbus/edxbus/broker/internal/storage"
 	"github.com/edxbus/edxbus/broker/internal/wire"
 )
@@ -24,7 +25,7 @@ type Broker struct {
 	cfg    config
 	log    zerolog.Logger
 	store  storage.Store
-	schema schemaRegistry
+	schema *schemareg.Registry
 	faults *Faults
 
 	ln       net.Listener
@@ -92,7 +93,12 @@ func New(opts ...Option) (*Broker, error) {
 		closed:         make(chan struct{}),
 	}
 	b.faults = &Faults{b: b}
-	b.schema = newSchemaRegistry(st)
+	if b.schema, err = schemareg.New(schemaPersister{st: st}); err != nil {
+		if cfg.store == nil {
+			_ = st.Close()
+		}
+		return nil, fmt.Errorf("broker: load schemas: %w", err)
+	}
 	return b, nil
 }
 

@@ -30,7 +30,12 @@
 //   - No topic termination, so REACHED_END_OF_TOPIC (which the Go client
 //     cannot handle) is never sent; no topic-list watchers.
 //   - Schema validation is enforced by default (Pulsar's default is off);
-//     compatibility defaults to FULL as in Pulsar.
+//     compatibility defaults to FULL as in Pulsar. The schema registry
+//     (internal/schemareg, wired in by schema.go) follows Pulsar's
+//     versions, equality, strategies, consumer rules and soft deletes, with
+//     Avro through hamba/avro instead of Avro Java; its package doc lists
+//     where that differs. Histories live in the metadata store, not
+//     BookKeeper.
 //   - Redelivery counts, like Pulsar's, are kept in memory only.
 //   - Key_Shared holds back a newly joined consumer as a whole (Pulsar's
 //     classic rule), not per key as Pulsar 4 does.

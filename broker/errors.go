@@ -13,9 +13,14 @@ import (
 type Error struct {
 	Code    wire.ServerError
 	Message string
+	cause   error // what the refusal was made from, for errors.As; may be nil
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
+
+// Unwrap returns the error the refusal was made from (e.g. a
+// *schemareg.InvalidSchemaError behind IncompatibleSchema), or nil.
+func (e *Error) Unwrap() error { return e.cause }
 
 // CodeName is the Pulsar name of the error code (e.g. "TopicNotFound").
 func (e *Error) CodeName() string { return e.Code.String() }

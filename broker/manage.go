@@ -106,9 +106,11 @@ func (b *Broker) PartitionedTopics(ns string) ([]string, error) {
 	return out, nil
 }
 
-// DeleteTopic removes a topic (a partitioned topic: all its partitions).
-// Without force it refuses with NotAllowedError while producers or consumers
-// are attached; with force it disconnects them first.
+// DeleteTopic removes a topic (a partitioned topic: all its partitions) and,
+// as Pulsar does, its whole schema history (a deleted partition alone keeps
+// the partitioned topic's schema). Without force it refuses with
+// NotAllowedError while producers or consumers are attached; with force it
+// disconnects them first.
 func (b *Broker) DeleteTopic(topic string, force bool) error {
 	name, err := parseTopic(topic)
 	if err != nil {
@@ -127,7 +129,7 @@ func (b *Broker) DeleteTopic(topic string, force bool) error {
 		if err := b.store.DeleteMeta(partitionsMetaPrefix + name.String()); err != nil {
 			return errorf(wire.ServerError_PersistenceError, "delete partition metadata: %v", err)
 		}
-		return nil
+		return schemaError(b.schema.DeleteTopic(name.SchemaID()))
 	}
 	t, err := b.getTopic(name, false)
 	if err != nil {
@@ -165,7 +167,10 @@ func (b *Broker) DeleteTopic(topic string, force bool) error {
 	if err := b.store.DeleteTopic(t.key); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return errorf(wire.ServerError_PersistenceError, "delete topic: %v", err)
 	}
-	return nil
+	if name.Partition >= 0 {
+		return nil // the partitioned topic's deletion drops the schema
+	}
+	return schemaError(b.schema.DeleteTopic(name.SchemaID()))
 }
 
 // Stats returns the stats of a (non-partitioned) topic or partition.
@@ -357,82 +362,82 @@ func (b *Broker) LastMessageID(topic string) (MessageID, error) {
 }
 
 // Schema returns a topic's schema: the latest when version < 0.
+// TopicNotFound when there is none, or the version is deleted.
 func (b *Broker) Schema(topic string, version int64) (SchemaInfo, error) {
 	name, err := parseTopic(topic)
 	if err != nil {
 		return SchemaInfo{}, err
 	}
-	var info SchemaInfo
-	var ok bool
+	id := name.SchemaID()
 	if version < 0 {
-		info, ok, err = b.schema.Latest(name.SchemaID())
-	} else {
-		info, ok, err = b.schema.Version(name.SchemaID(), version)
+		v, ok := b.schema.Latest(id)
+		if !ok {
+			return SchemaInfo{}, errorf(wire.ServerError_TopicNotFound, "Schema not found")
+		}
+		return schemaInfo(id, v), nil
 	}
+	v, err := b.schema.Get(id, version)
 	if err != nil {
-		return SchemaInfo{}, errorf(wire.ServerError_MetadataError, "read schema: %v", err)
+		return SchemaInfo{}, schemaError(err)
 	}
-	if !ok {
-		return SchemaInfo{}, errorf(wire.ServerError_TopicNotFound, "Schema not found")
-	}
-	return info, nil
+	return schemaInfo(id, v), nil
 }
 
-// Schemas lists every live version of a topic's schema.
+// Schemas lists every live version of a topic's schema (none after a
+// delete), oldest first.
 func (b *Broker) Schemas(topic string) ([]SchemaInfo, error) {
 	name, err := parseTopic(topic)
 	if err != nil {
 		return nil, err
 	}
-	all, err := b.schema.All(name.SchemaID())
-	if err != nil {
-		return nil, errorf(wire.ServerError_MetadataError, "read schemas: %v", err)
+	id := name.SchemaID()
+	versions := b.schema.Versions(id)
+	out := make([]SchemaInfo, len(versions))
+	for i, v := range versions {
+		out[i] = schemaInfo(id, v)
 	}
-	return all, nil
+	return out, nil
 }
 
-// PutSchema registers a schema as a producer would (namespace policies
-// apply) and returns its version.
+// PutSchema registers a schema as Pulsar's admin upload does: under the
+// namespace's compatibility strategy, whether or not producers may
+// auto-update the schema. It returns the new version, or that of an equal
+// live schema (-1 for a NONE/BYTES schema, which is not stored).
 func (b *Broker) PutSchema(topic string, info SchemaInfo) (int64, error) {
 	name, err := parseTopic(topic)
 	if err != nil {
 		return 0, err
 	}
-	v, err := b.putSchema(name, info)
-	if err != nil {
-		return 0, err
-	}
-	return int64(beUint64(v)), nil
+	return b.registerSchema(name, info)
 }
 
-// DeleteSchema deletes a topic's schema history and returns the last version.
-func (b *Broker) DeleteSchema(topic string) (int64, error) {
+// DeleteSchema deletes a topic's schema. Without force it appends a deleted
+// marker and returns the marker's version: the versions before it are gone
+// and numbering continues. With force it drops the whole history
+// (numbering restarts at 0) and returns the last version it had.
+// TopicNotFound when there is no schema to delete.
+func (b *Broker) DeleteSchema(topic string, force bool) (int64, error) {
 	name, err := parseTopic(topic)
 	if err != nil {
 		return 0, err
 	}
-	return b.schema.Delete(name.SchemaID())
+	v, err := b.schema.Delete(name.SchemaID(), force)
+	return v, schemaError(err)
 }
 
-// CheckSchemaCompatibility reports whether info could be registered, and the
-// strategy that decided.
+// CheckSchemaCompatibility reports whether info could be registered under
+// the namespace's strategy (true on a topic without schema), and the
+// strategy that decided. Invalid schema data is an error.
 func (b *Broker) CheckSchemaCompatibility(topic string, info SchemaInfo) (bool, string, error) {
 	name, err := parseTopic(topic)
 	if err != nil {
 		return false, "", err
 	}
-	strategy := b.effective(name.NamespaceName()).compatibility
-	err = b.schema.CheckReader(name.SchemaID(), info, strategy)
-	if ErrorCode(err) == "IncompatibleSchema" {
-		return false, strategy, nil
+	s, err := regSchema(info)
+	if err != nil {
+		return false, "", err
 	}
-	return err == nil, strategy, err
-}
-
-func beUint64(b []byte) uint64 {
-	var v uint64
-	for _, x := range b {
-		v = v<<8 | uint64(x)
-	}
-	return v
+	strategy := b.strategy(name)
+	ok, err := b.schema.IsCompatible(name.SchemaID(), s, strategy)
+	return ok, string(strategy), schemaError(err)
 }

@@ -67,7 +67,9 @@
 //     definition (or under ALWAYS_COMPATIBLE).
 //   - NONE and BYTES are "no schema": GetOrCreate and CheckConsumer return
 //     NoVersion for them and store nothing; whether a producer without a
-//     schema may attach is the broker's decision (HasSchema).
+//     schema may attach is the broker's decision (HasSchema), and so is
+//     schema auto-update (Find looks up an equal live version without
+//     storing anything, for producers when auto-update is off).
 //
 // It knows nothing of networking or of the wire format: the broker converts
 // protocol enums with TypeFromWire and TypeToWire and maps the typed errors

@@ -144,6 +144,24 @@ func (r *Registry) saveLocked(topic string, history []entry) error {
 	return nil
 }
 
+// Find returns the live version equal to s without storing anything: the
+// producer path when schema auto-update is disabled (Pulsar's
+// getExistingSchemaVersion). NONE and BYTES find nothing; an invalid s is
+// an *InvalidSchemaError.
+func (r *Registry) Find(topic string, s Schema) (int64, bool, error) {
+	if s.Type.isNone() {
+		return NoVersion, false, nil
+	}
+	p, err := validate(s)
+	if err != nil {
+		return NoVersion, false, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, ok := findEqual(live(r.topics[topic]), typed{s: s, p: p})
+	return v, ok, nil
+}
+
 // findEqual finds a live version equal to s in meaning: same type and, for
 // Avro-defined types, the same definition by meaning (Avro Java's
 // Schema.equals, which the Go client's re-serialisation needs), otherwise

@@ -463,3 +463,36 @@ func TestKeyValue(t *testing.T) {
 		t.Fatalf("empty halves: %v", err)
 	}
 }
+
+func TestFind(t *testing.T) {
+	r := newTestRegistry(t)
+	written := record("R", `{"name":"a","type":"int"}`)
+	if _, ok, err := r.Find("t", avroSchema(written)); ok || err != nil {
+		t.Fatalf("empty topic: %v, %v", ok, err)
+	}
+	mustCreate(t, r, "t", avroSchema(written), Full)
+	// Equal in meaning: doc and whitespace do not matter.
+	doc := strings.Replace(written, `"name":"R"`, `"name":"R", "doc":"a record"`, 1)
+	if v, ok, err := r.Find("t", avroSchema(doc)); !ok || err != nil || v != 0 {
+		t.Fatalf("doc-only change: %d, %v, %v", v, ok, err)
+	}
+	if _, ok, err := r.Find("t", avroSchema(record("R", `{"name":"a","type":"long"}`))); ok || err != nil {
+		t.Fatalf("other schema: %v, %v", ok, err)
+	}
+	if _, ok, err := r.Find("t", Schema{Type: TypeBytes}); ok || err != nil {
+		t.Fatalf("BYTES: %v, %v", ok, err)
+	}
+	var inv *InvalidSchemaError
+	if _, _, err := r.Find("t", avroSchema("nope")); !errors.As(err, &inv) {
+		t.Fatalf("invalid: %v", err)
+	}
+	if _, err := r.Delete("t", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := r.Find("t", avroSchema(written)); ok {
+		t.Fatal("found a deleted version")
+	}
+	if len(r.Versions("t")) != 0 {
+		t.Fatal("Find stored a version")
+	}
+}
