@@ -3,13 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -24,22 +30,125 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/edxbus/edxbus/broker"
 	"github.com/edxbus/edxbus/producer"
+	"github.com/edxbus/edxbus/producer/outbox"
 	"github.com/edxbus/edxbus/schema"
 )
 
+// benchStall is how long the bench waits without a single event applied
+// before it gives up on the rest.
+const benchStall = 2 * time.Minute
+
+// benchOptions are the settings of one `edxbus bench` run.
+type benchOptions struct {
+	events     int
+	duration   time.Duration
+	rate       float64
+	publishers int
+	via        string
+	reportDir  string
+	keepTopics bool
+	cpuProfile string
+	memProfile string
+	p          pulsarOptions
+	c          consumerOptions
+	// capped: --events limits the run (given, or no --duration).
+	capped bool
+}
+
+func (o *benchOptions) addFlags(fs *pflag.FlagSet) {
+	fs.IntVar(&o.events, "events", 20000, "events to publish (with --duration: at most this many, if given)")
+	fs.DurationVar(&o.duration, "duration", 0, "publish for this long instead of a number of events (at --rate or flat out); with --events too, publishing stops at whichever comes first")
+	fs.Float64Var(&o.rate, "rate", 0, "events per second (0: flat out)")
+	fs.IntVar(&o.publishers, "publishers", 64, "goroutines publishing (like request threads in Studio)")
+	fs.StringVar(&o.via, "via", "hook", "publish through Producer.Publish (hook) or POST to the HTTP ingest handler on a local listener (http)")
+	fs.StringVar(&o.reportDir, "report-dir", "./bench-report", "where report.md and the SVG plots go")
+	fs.BoolVar(&o.keepTopics, "keep-topics", false, "with --pulsar-url: keep the run's topics instead of deleting them at the end")
+	fs.StringVar(&o.cpuProfile, "cpu-profile", "", "write a CPU profile of the measured run (publish until the last event is applied) to this file")
+	fs.StringVar(&o.memProfile, "mem-profile", "", "write a heap profile to this file when publishing ends (a flat-out run's largest backlog)")
+	o.p.addFlags(fs)
+	// Unlike the other commands, no --pulsar-url means the embedded broker.
+	for name, usage := range map[string]string{
+		"pulsar-url":       "Pulsar service URL (pulsar:// or pulsar+ssl://) of the cluster to measure; empty: start the embedded broker (fsync, dedup) in this process",
+		"pulsar-admin-url": "Pulsar admin REST URL of --pulsar-url's cluster (schemas, topic clean-up)",
+		"topic-prefix":     "prefix of the run's topics; the bench adds bench-<time>-<random> to it so that runs never share a topic",
+	} {
+		f := fs.Lookup(name)
+		f.DefValue, f.Usage = "", usage
+		_ = f.Value.Set("")
+	}
+	fs.StringVar(&o.c.redisURL, "redis-url", "", "dedupe Redis: redis://, rediss://, redis+cluster:// or redis+sentinel:// (default: in-process)")
+	o.c.redisSecurity.addFlags(fs)
+	fs.StringVar(&o.c.storeDSN, "store-dsn", "", "catalog store: sqlite:PATH or postgres://… (default: SQLite in a temporary directory)")
+}
+
+func (o *benchOptions) validate() error {
+	switch {
+	case o.via != "hook" && o.via != "http":
+		return fmt.Errorf("--via %q: want hook or http", o.via)
+	case o.duration < 0:
+		return errors.New("--duration must not be negative")
+	case o.capped && o.events < 1:
+		return errors.New("--events must be at least 1")
+	case o.rate < 0:
+		return errors.New("--rate must not be negative (0: flat out)")
+	case o.publishers < 1:
+		return errors.New("--publishers must be at least 1")
+	}
+	if o.p.url != "" {
+		if o.p.adminURL == "" {
+			return errors.New("--pulsar-url needs --pulsar-admin-url too: the consumer reads writer schemas through it")
+		}
+		return o.p.validate()
+	}
+	if o.p.adminURL != "" {
+		return errors.New("--pulsar-admin-url needs --pulsar-url (without them the bench starts the embedded broker)")
+	}
+	if s := o.p.security; s != (pulsarSecurity{hostnameValidation: s.hostnameValidation}) {
+		return errors.New("the --pulsar-tls-* and --pulsar-auth-* flags need --pulsar-url: the embedded broker runs without TLS or authentication")
+	}
+	// The embedded broker's addresses come later; check the rest now.
+	q := o.p
+	q.url, q.adminURL = "pulsar://127.0.0.1:6650", "http://127.0.0.1:8080"
+	return q.validate()
+}
+
+// describe says what the run does, for the report: "60s at 1000 events/s".
+func (o *benchOptions) describe() string {
+	pace := "flat out"
+	if o.rate > 0 {
+		pace = fmt.Sprintf("at %g events/s", o.rate)
+	}
+	switch {
+	case o.duration > 0 && o.capped:
+		return fmt.Sprintf("for %s or %d events, whichever comes first, %s", o.duration, o.events, pace)
+	case o.duration > 0:
+		return fmt.Sprintf("for %s, %s", o.duration, pace)
+	}
+	return fmt.Sprintf("%d events, %s", o.events, pace)
+}
+
 // benchResult is what one `edxbus bench` run measured.
 type benchResult struct {
-	Events             int
-	Elapsed            time.Duration
+	Run                string // what was asked, in words
+	CommandLine        string
+	Pulsar             string // the broker measured
+	TopicPrefix        string
+	Redis              string
+	Store              string
+	Events             int           // events published and applied
+	PublishElapsed     time.Duration // start → last event accepted by the producer
+	Elapsed            time.Duration // start → last event applied
 	PayloadBytes       int64
-	Latencies          []time.Duration // event time → applied
+	OutboxFullWaits    int64           // publishes retried because the outbox was full
+	Latencies          []time.Duration // event time → applied, sorted
 	AppliedPerSecond   []int           // applied events in each second of the run
 	CPUSeconds         float64
 	PeakRSSMiB         float64
-	AppliedInStore     int64 // event ids the store recorded as applied (store Counts)
+	AppliedInStore     int64 // event ids the store recorded as applied during the run
 	RedisCmdsPerEvent  float64
 	RedisTripsPerEvent float64
 	AvroNsPerEvent     float64
@@ -47,86 +156,218 @@ type benchResult struct {
 	RedisMsMean        float64
 	RawEventsPerSecond float64 // baseline: produce → consume, no dedupe, no store
 	SetNXPerSecond     float64 // baseline: pipelined SET NX on the same Redis
+	TopicsDeleted      int     // external cluster: the run's topics removed at the end
 }
 
 func newBenchCommand(g *globalOptions) *cobra.Command {
-	var (
-		events    int
-		rate      float64
-		reportDir string
-		c         consumerOptions
-		workers   int
-		via       string
-	)
+	var o benchOptions
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the whole pipeline (outbox → broker → consumer → Redis → store) and write a report",
-		Long: `Starts the embedded broker (fsync on), an in-process Redis unless --redis-url and a SQLite store unless
---store-dsn, publishes --events catalog events through the producer (outbox on) flat out or at --rate, waits
-until every one is applied, and reports throughput, end-to-end latency percentiles (event time → applied),
+		Long: `Publishes catalog events through the producer (outbox on) flat out or at --rate, for --events or for
+--duration, into the embedded broker (fsync, dedup) started in this process or the Pulsar cluster at
+--pulsar-url, consumes them with the consumer (Redis dedupe, catalog store), waits until every published
+event is applied, and reports throughput, end-to-end latency percentiles (event time → applied),
 per-stage costs, CPU and peak RSS, with two baselines measured in the same run: raw produce → consume
 through the same broker, and pipelined SET NX on the same Redis. Writes report.md, latency.svg and
-throughput.svg to --report-dir.`,
-		Example: "  edxbus bench --events 200000\n  edxbus bench --events 20000 --rate 1000 --redis-url redis://127.0.0.1:6379/0",
-		Args:    cobra.NoArgs,
+throughput.svg to --report-dir.
+
+Redis is in-process unless --redis-url, the store a temporary SQLite file unless --store-dsn. Every run
+uses topics of its own (--topic-prefix plus bench-<time>-<random>); on a cluster they are deleted at the
+end unless --keep-topics.`,
+		Example: "  edxbus bench --events 200000\n  edxbus bench --duration 60s --rate 1000\n" +
+			"  edxbus bench --events 20000 --rate 1000 --redis-url redis://127.0.0.1:6379/0\n" +
+			"  edxbus bench --duration 5m --rate 500 --pulsar-url pulsar+ssl://pulsar.example.org:6651 \\\n" +
+			"    --pulsar-admin-url https://pulsar.example.org:8443 --pulsar-auth-token-file bench.jwt",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if via != "hook" && via != "http" {
-				return fmt.Errorf("--via %q: want hook or http", via)
-			}
-			if events < 1 {
-				return fmt.Errorf("--events must be at least 1")
+			o.capped = o.duration == 0 || cmd.Flags().Changed("events")
+			if err := o.validate(); err != nil {
+				return err
 			}
 			log, err := g.logger(os.Stderr)
 			if err != nil {
 				return err
 			}
-			res, err := runBench(cmd.Context(), cmd.OutOrStdout(), log, events, rate, workers, via, &c)
+			res, err := runBench(cmd.Context(), cmd.OutOrStdout(), log, &o)
 			if err != nil {
 				return err
 			}
-			if err := writeBenchReport(reportDir, strings.Join(os.Args, " "), res); err != nil {
+			res.CommandLine = benchCommandLine(cmd)
+			if err := writeBenchReport(o.reportDir, res); err != nil {
 				return err
 			}
 			printBenchSummary(cmd.OutOrStdout(), res)
-			fmt.Fprintf(cmd.OutOrStdout(), "report: %s\n", filepath.Join(reportDir, "report.md"))
+			fmt.Fprintf(cmd.OutOrStdout(), "report: %s\n", filepath.Join(o.reportDir, "report.md"))
 			return nil
 		},
 	}
-	cmd.Flags().IntVar(&events, "events", 20000, "events to publish")
-	cmd.Flags().Float64Var(&rate, "rate", 0, "events per second (0: flat out)")
-	cmd.Flags().IntVar(&workers, "publishers", 64, "goroutines publishing (like request threads in Studio)")
-	cmd.Flags().StringVar(&via, "via", "hook", "publish through Producer.Publish (hook) or POST to the HTTP ingest handler on a local listener (http)")
-	cmd.Flags().StringVar(&reportDir, "report-dir", "./bench-report", "where report.md and the SVG plots go")
-	cmd.Flags().StringVar(&c.redisURL, "redis-url", "", "dedupe Redis (default: in-process)")
-	cmd.Flags().StringVar(&c.storeDSN, "store-dsn", "", "catalog store (default: SQLite in a temporary directory)")
+	o.addFlags(cmd.Flags())
 	return cmd
 }
 
-func runBench(ctx context.Context, out io.Writer, log zerolog.Logger, events int, rate float64, publishers int, via string, c *consumerOptions) (*benchResult, error) {
+// runBench measures the pipeline, then the baselines on the same broker and
+// Redis, then removes the run's topics from an external cluster.
+func runBench(ctx context.Context, out io.Writer, log zerolog.Logger, o *benchOptions) (res *benchResult, err error) {
 	tmp, err := os.MkdirTemp("", "edxbus-bench-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	brk, err := broker.New(broker.WithAddr("127.0.0.1:0"), broker.WithAdminAddr("127.0.0.1:0"),
-		broker.WithDataDir(filepath.Join(tmp, "broker")), broker.WithDeduplication(true))
-	if err != nil {
-		return nil, err
+	p := o.p
+	p.topicPrefix = benchTopicPrefix(o.p.topicPrefix)
+	target := "embedded broker in this process (fsync, dedup)"
+	if p.url == "" {
+		brk, err := broker.New(broker.WithAddr("127.0.0.1:0"), broker.WithAdminAddr("127.0.0.1:0"),
+			broker.WithDataDir(filepath.Join(tmp, "broker")), broker.WithDeduplication(true))
+		if err != nil {
+			return nil, err
+		}
+		if err := brk.Start(context.WithoutCancel(ctx)); err != nil {
+			return nil, err
+		}
+		defer brk.Close()
+		p.url, p.adminURL = brk.URL(), brk.AdminURL()
+	} else {
+		target = fmt.Sprintf("Pulsar at %s (admin %s)", redactSecret(p.url), redactSecret(p.adminURL))
 	}
-	if err := brk.Start(context.WithoutCancel(ctx)); err != nil {
-		return nil, err
-	}
-	defer brk.Close()
-	p := pulsarOptions{url: brk.URL(), adminURL: brk.AdminURL(), tenant: "public", namespace: "default", opTimeout: 30 * time.Second}
 	client, err := newPulsarClient(&p, "", log)
 	if err != nil {
 		return nil, err
 	}
 	defer client.Close()
+	if o.p.url != "" && !o.keepTopics {
+		// After the pipeline and the baselines have closed their producers
+		// and consumers, whether they succeeded or not.
+		defer func() {
+			cleanCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			n, err := deleteBenchTopics(cleanCtx, &p)
+			if res != nil {
+				res.TopicsDeleted = n
+			}
+			if err != nil {
+				log.Warn().Err(err).Str("prefix", p.topicPrefix).Msg("bench topics left on the cluster")
+			}
+		}()
+	}
 
-	// The consuming side, with a probe on the catalog signal that records
-	// when each event is applied.
-	co := *c
+	res, err = benchPipeline(ctx, out, log, o, &p, client, tmp)
+	if err != nil {
+		return nil, err
+	}
+	res.Run, res.Pulsar, res.TopicPrefix = o.describe(), target, p.topicPrefix
+	res.Redis, res.Store = "in-process (miniredis)", "SQLite in a temporary directory"
+	if o.c.redisURL != "" {
+		res.Redis = redactSecret(o.c.redisURL)
+	}
+	if o.c.storeDSN != "" {
+		res.Store = redactSecret(o.c.storeDSN)
+	}
+	if res.RawEventsPerSecond, err = rawBaseline(ctx, client, p.fullTopic("raw"), res.Events); err != nil {
+		return nil, fmt.Errorf("raw baseline: %w", err)
+	}
+	if res.SetNXPerSecond, err = setNXBaseline(ctx, o.c.redisURL, &o.c.redisSecurity, res.Events); err != nil {
+		return nil, fmt.Errorf("SET NX baseline: %w", err)
+	}
+	return res, nil
+}
+
+// benchTopicPrefix is the run's own prefix: the user's, then
+// bench-<UTC time>-<4 random bytes>.
+func benchTopicPrefix(user string) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	id := "bench-" + time.Now().UTC().Format("20060102t150405") + "-" + hex.EncodeToString(b[:])
+	if user == "" {
+		return id
+	}
+	return user + "-" + id
+}
+
+// benchProbe is a catalog handler that records when each event is applied.
+type benchProbe struct {
+	start     time.Time
+	mu        sync.Mutex
+	lat       []time.Duration
+	perSecond []int
+	last      time.Time
+	target    int // 0 until publishing has ended
+	done      chan struct{}
+	once      sync.Once
+}
+
+func (b *benchProbe) handle(_ context.Context, meta schema.Metadata, _ *schema.CourseCatalogInfoChanged) error {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.lat = append(b.lat, now.Sub(meta.Time))
+	sec := int(now.Sub(b.start) / time.Second)
+	for len(b.perSecond) <= sec {
+		b.perSecond = append(b.perSecond, 0)
+	}
+	b.perSecond[sec]++
+	b.last = now
+	b.check()
+	return nil
+}
+
+func (b *benchProbe) check() {
+	if b.target > 0 && len(b.lat) >= b.target {
+		b.once.Do(func() { close(b.done) })
+	}
+}
+
+// expect sets the number of events to wait for, once publishing has ended.
+func (b *benchProbe) expect(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.target = n
+	b.check()
+}
+
+func (b *benchProbe) applied() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.lat)
+}
+
+// begin starts the clock.
+func (b *benchProbe) begin() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.start = time.Now()
+	return b.start
+}
+
+// wait returns when every published event is applied, and fails when the
+// consumer stops or no event has been applied for benchStall.
+func (b *benchProbe) wait(ctx context.Context, consumerDone <-chan error) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	seen, moved := b.applied(), time.Now()
+	for {
+		select {
+		case <-b.done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-consumerDone:
+			return fmt.Errorf("consumer stopped: %w", err)
+		case <-t.C:
+		}
+		if n := b.applied(); n != seen {
+			seen, moved = n, time.Now()
+		} else if time.Since(moved) > benchStall {
+			return fmt.Errorf("only %d of %d events applied, and none in the last %s", n, b.target, benchStall)
+		}
+	}
+}
+
+// benchPipeline runs the producer and the consumer until every published
+// event is applied, and closes them before it returns.
+func benchPipeline(ctx context.Context, out io.Writer, log zerolog.Logger, o *benchOptions, p *pulsarOptions, client pulsar.Client, tmp string) (*benchResult, error) {
+	co := o.c
 	co.subscription, co.subscriptionType, co.startAt, co.workers = "bench", "shared", "earliest", 16
 	co.maxDeliveries, co.nackBackoff, co.nackBackoffMax = 5, 100*time.Millisecond, time.Second
 	co.dedupeTTL, co.dedupeLease, co.dedupeUnavailable, co.publisherEnabled = time.Hour, 30*time.Second, "wait", true
@@ -135,116 +376,203 @@ func runBench(ctx context.Context, out io.Writer, log zerolog.Logger, events int
 		co.storeDSN = "sqlite:" + filepath.Join(tmp, "catalog.db")
 	}
 	reg := newRegistry()
-	var (
-		mu      sync.Mutex
-		lat     = make([]time.Duration, 0, events)
-		applied = make([]time.Time, 0, events)
-		done    = make(chan struct{})
-	)
-	probe := func(_ context.Context, meta schema.Metadata, _ *schema.CourseCatalogInfoChanged) error {
-		now := time.Now()
-		mu.Lock()
-		lat = append(lat, now.Sub(meta.Time))
-		applied = append(applied, now)
-		if len(lat) == events {
-			close(done)
-		}
-		mu.Unlock()
-		return nil
+	probe := &benchProbe{done: make(chan struct{})}
+	if o.capped {
+		probe.lat = make([]time.Duration, 0, o.events)
 	}
-	cons, err := buildConsumer(ctx, &co, &p, client, reg, zerolog.Nop(), true, probe)
+	cons, err := buildConsumer(ctx, &co, p, client, reg, zerolog.Nop(), true, probe.handle)
 	if err != nil {
 		return nil, err
 	}
 	defer cons.close()
-	po := producerOptions{outboxDir: filepath.Join(tmp, "outbox"), maxOutbox: events + 1000, maxMessageSize: 5<<20 - 64<<10}
-	prod, err := buildProducer(ctx, &po, &p, client, reg, zerolog.Nop())
+	before, err := cons.store.Counts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store counts: %w", err)
+	}
+	po := producerOptions{outboxDir: filepath.Join(tmp, "outbox"), maxOutbox: 100_000, maxMessageSize: 5<<20 - 64<<10}
+	if o.capped {
+		po.maxOutbox = o.events + 1000
+	}
+	prod, err := buildProducer(ctx, &po, p, client, reg, zerolog.Nop())
 	if err != nil {
 		return nil, err
 	}
 	defer prod.close(5 * time.Second)
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
-	go func() { _ = cons.consumer.Run(runCtx) }()
+	consDone := make(chan error, 1)
+	go func() { consDone <- cons.consumer.Run(runCtx) }()
+	publish, closePublish := benchPublisher(ctx, o, prod.producer)
+	defer closePublish()
 
-	var bar *progressbar.ProgressBar
-	if f, ok := out.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-		bar = progressbar.Default(int64(events), "applied")
-		go func() {
-			t := time.NewTicker(200 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-done:
-					_ = bar.Set(events)
-					return
-				case <-t.C:
-					mu.Lock()
-					n := len(lat)
-					mu.Unlock()
-					_ = bar.Set(n)
-				}
-			}
-		}()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return nil, fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
-
 	var cpu0 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &cpu0)
-	start := time.Now()
-	var payload atomic.Int64
-	var next atomic.Int64
-	catalog := mustEvent(schema.EventCourseCatalogInfoChanged)
-	interval := time.Duration(0)
-	if rate > 0 {
-		interval = time.Duration(float64(time.Second) / rate)
+	start := probe.begin()
+	var published atomic.Int64
+	stopProgress := benchProgress(out, log, o, &published, probe)
+	defer stopProgress()
+
+	payload, fullWaits, err := benchPublish(ctx, o, start, publish, &published)
+	if err != nil {
+		return nil, err
 	}
-	publish := func(v *schema.CourseCatalogInfoChanged) error {
-		_, err := prod.producer.Publish(ctx, schema.NewMetadata(schema.EventCourseCatalogInfoChanged), v)
-		return err
-	}
-	if via == "http" {
-		// POST to the ingest handler over a local listener; ce_id and
-		// ce_time are generated by the handler (time = send time).
-		srv := httptest.NewServer(producer.NewIngestHandler(prod.producer))
-		defer srv.Close()
-		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: publishers}}
-		url := srv.URL + "/v1/events/" + schema.EventCourseCatalogInfoChanged
-		publish = func(v *schema.CourseCatalogInfoChanged) error {
-			body, err := json.Marshal(v)
-			if err != nil {
-				return err
-			}
-			resp, err := hc.Post(url, "application/json", bytes.NewReader(body))
-			if err != nil {
-				return err
-			}
-			msg, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusAccepted {
-				return fmt.Errorf("ingest answered %d: %s", resp.StatusCode, msg)
-			}
-			return nil
+	res := &benchResult{Events: int(published.Load()), PublishElapsed: time.Since(start), PayloadBytes: payload, OutboxFullWaits: fullWaits}
+	if o.memProfile != "" {
+		if err := writeHeapProfile(o.memProfile); err != nil {
+			return nil, err
 		}
 	}
-	var wg sync.WaitGroup
-	var pubErr atomic.Value
-	for w := 0; w < publishers; w++ {
+	probe.expect(res.Events)
+	if err := probe.wait(ctx, consDone); err != nil {
+		return nil, err
+	}
+	stopProgress()
+	probe.mu.Lock()
+	res.Elapsed = probe.last.Sub(start)
+	res.Latencies, res.AppliedPerSecond = probe.lat, probe.perSecond
+	probe.mu.Unlock()
+	// The probe runs among the handlers; wait for the store to have
+	// recorded every event id as applied too.
+	for deadline := time.Now().Add(time.Minute); ; {
+		n, err := cons.store.Counts(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("store counts: %w", err)
+		}
+		res.AppliedInStore = n.AppliedEvents - before.AppliedEvents
+		if res.AppliedInStore >= int64(res.Events) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var cpu1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &cpu1)
+	if o.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	res.CPUSeconds = tvSeconds(cpu1.Utime) + tvSeconds(cpu1.Stime) - tvSeconds(cpu0.Utime) - tvSeconds(cpu0.Stime)
+	res.PeakRSSMiB = float64(cpu1.Maxrss) / 1024
+	slices.Sort(res.Latencies)
+	st := cons.dedupe.Stats()
+	res.RedisCmdsPerEvent = float64(st.Commands) / float64(res.Events)
+	res.RedisTripsPerEvent = float64(st.Pipelines) / float64(res.Events)
+	res.HandlerMsMean = histogramMeanMs(reg, "edxbus_consumer_handler_seconds")
+	res.RedisMsMean = histogramMeanMs(reg, "edxbus_consumer_redis_seconds")
+	res.AvroNsPerEvent = avroCost(2000)
+	stop()
+	<-consDone // nil after a clean stop; a failure was reported by wait
+	return res, nil
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--mem-profile: %w", err)
+	}
+	runtime.GC() // the live heap, as the profile's inuse figures
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("--mem-profile: %w", err)
+	}
+	return f.Close()
+}
+
+// errBackpressure: the producer refused for now (outbox full); try again.
+var errBackpressure = errors.New("outbox full")
+
+// benchPublisher publishes one event through the producer's hook or its
+// HTTP ingest on a local listener.
+func benchPublisher(ctx context.Context, o *benchOptions, prod *producer.Producer) (func(*schema.CourseCatalogInfoChanged) error, func()) {
+	if o.via == "hook" {
+		return func(v *schema.CourseCatalogInfoChanged) error {
+			_, err := prod.Publish(ctx, schema.NewMetadata(schema.EventCourseCatalogInfoChanged), v)
+			if errors.Is(err, outbox.ErrFull) {
+				return errBackpressure
+			}
+			return err
+		}, func() {}
+	}
+	// ce_id and ce_time are generated by the handler (time = send time).
+	srv := httptest.NewServer(producer.NewIngestHandler(prod))
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.publishers}}
+	target := srv.URL + "/v1/events/" + schema.EventCourseCatalogInfoChanged
+	return func(v *schema.CourseCatalogInfoChanged) error {
+		body, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		resp, err := hc.Post(target, "application/json", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusAccepted:
+			return nil
+		case http.StatusServiceUnavailable:
+			return errBackpressure
+		}
+		return fmt.Errorf("ingest answered %d: %s", resp.StatusCode, msg)
+	}, srv.Close
+}
+
+// benchPublish runs the publishers until --events are published or
+// --duration has passed, and returns the Avro bytes published and how
+// often the outbox pushed back.
+func benchPublish(ctx context.Context, o *benchOptions, start time.Time, publish func(*schema.CourseCatalogInfoChanged) error, published *atomic.Int64) (int64, int64, error) {
+	catalog := mustEvent(schema.EventCourseCatalogInfoChanged)
+	var end time.Time
+	if o.duration > 0 {
+		end = start.Add(o.duration)
+	}
+	var (
+		wg        sync.WaitGroup
+		next      atomic.Int64
+		payload   atomic.Int64
+		fullWaits atomic.Int64
+		failed    atomic.Pointer[error]
+	)
+	more := func(i int64) bool {
+		if failed.Load() != nil || ctx.Err() != nil || (o.capped && i >= int64(o.events)) {
+			return false
+		}
+		at := time.Now()
+		if o.rate > 0 { // event i is due at i/rate seconds
+			at = start.Add(time.Duration(float64(i) / o.rate * float64(time.Second)))
+		}
+		if !end.IsZero() && !at.Before(end) {
+			return false
+		}
+		time.Sleep(time.Until(at))
+		return true
+	}
+	for w := 0; w < o.publishers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(events) {
-					return
-				}
-				if interval > 0 {
-					time.Sleep(time.Until(start.Add(time.Duration(i) * interval)))
-				}
+			for i := next.Add(1) - 1; more(i); i = next.Add(1) - 1 {
 				v := benchEvent(int(i))
-				if err := publish(v); err != nil {
-					pubErr.Store(err)
+				err := publish(v)
+				for ; errors.Is(err, errBackpressure) && ctx.Err() == nil; err = publish(v) {
+					fullWaits.Add(1)
+					time.Sleep(5 * time.Millisecond)
+				}
+				if err != nil {
+					failed.CompareAndSwap(nil, &err)
 					return
 				}
+				published.Add(1)
 				if b, err := catalog.Encode(v); err == nil {
 					payload.Add(int64(len(b))) // the Avro bytes each message carries
 				}
@@ -252,60 +580,105 @@ func runBench(ctx context.Context, out io.Writer, log zerolog.Logger, events int
 		}()
 	}
 	wg.Wait()
-	if err, ok := pubErr.Load().(error); ok {
-		return nil, fmt.Errorf("publish: %w", err)
+	if err := failed.Load(); err != nil {
+		return 0, 0, fmt.Errorf("publish: %w", *err)
 	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-time.After(10 * time.Minute):
-		return nil, fmt.Errorf("only %d of %d events applied after 10 minutes", len(lat), events)
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
 	}
-	elapsed := time.Since(start)
-	// The probe runs among the handlers; wait for the store to have
-	// recorded every event id as applied too.
-	var inStore int64
-	for deadline := time.Now().Add(time.Minute); ; {
-		n, err := cons.store.Counts(ctx)
+	if published.Load() == 0 {
+		return 0, 0, errors.New("no event published: --duration too short for --rate?")
+	}
+	return payload.Load(), fullWaits.Load(), nil
+}
+
+// benchProgress shows a progress bar on a terminal and logs progress every
+// 10 s otherwise. The returned stop may be called more than once.
+func benchProgress(out io.Writer, log zerolog.Logger, o *benchOptions, published *atomic.Int64, probe *benchProbe) func() {
+	done := make(chan struct{})
+	var once sync.Once
+	stop := func() { once.Do(func() { close(done) }) }
+	total := int64(-1) // unknown: a spinner
+	switch {
+	case o.capped && (o.duration == 0 || o.rate == 0 || float64(o.events) < o.rate*o.duration.Seconds()):
+		total = int64(o.events)
+	case o.rate > 0:
+		total = int64(o.rate * o.duration.Seconds())
+	}
+	f, tty := out.(*os.File)
+	tty = tty && isatty.IsTerminal(f.Fd())
+	every := 10 * time.Second
+	var bar *progressbar.ProgressBar
+	if tty {
+		bar, every = progressbar.Default(total, "applied"), 200*time.Millisecond
+	}
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				if bar != nil {
+					_ = bar.Finish()
+				}
+				return
+			case <-t.C:
+			}
+			if bar != nil {
+				_ = bar.Set(probe.applied())
+			} else {
+				log.Info().Int64("published", published.Load()).Int("applied", probe.applied()).Msg("bench progress")
+			}
+		}
+	}()
+	return stop
+}
+
+// deleteBenchTopics removes the run's topics (its prefix) from the cluster.
+func deleteBenchTopics(ctx context.Context, p *pulsarOptions) (int, error) {
+	hc, err := p.security.adminClient()
+	if err != nil {
+		return 0, err
+	}
+	base := strings.TrimSuffix(p.adminURL, "/") + "/admin/v2/persistent/" + p.tenant + "/" + p.namespace
+	call := func(method, u string, into any) error {
+		req, err := http.NewRequestWithContext(ctx, method, u, nil)
 		if err != nil {
-			return nil, fmt.Errorf("store counts: %w", err)
+			return err
 		}
-		inStore = n.AppliedEvents
-		if inStore >= int64(events) || time.Now().After(deadline) {
-			break
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	var cpu1 syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &cpu1)
-
-	res := &benchResult{Events: events, Elapsed: elapsed, AppliedInStore: inStore, PayloadBytes: payload.Load(), Latencies: lat,
-		CPUSeconds: tvSeconds(cpu1.Utime) + tvSeconds(cpu1.Stime) - tvSeconds(cpu0.Utime) - tvSeconds(cpu0.Stime),
-		PeakRSSMiB: float64(cpu1.Maxrss) / 1024}
-	slices.Sort(res.Latencies)
-	for _, t := range applied {
-		sec := int(t.Sub(start) / time.Second)
-		for len(res.AppliedPerSecond) <= sec {
-			res.AppliedPerSecond = append(res.AppliedPerSecond, 0)
+		defer resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			return fmt.Errorf("%s %s: %d %s", method, u, resp.StatusCode, bytes.TrimSpace(msg))
 		}
-		res.AppliedPerSecond[sec]++
+		if into == nil {
+			return nil
+		}
+		return json.NewDecoder(resp.Body).Decode(into)
 	}
-	st := cons.dedupe.Stats()
-	res.RedisCmdsPerEvent = float64(st.Commands) / float64(events)
-	res.RedisTripsPerEvent = float64(st.Pipelines) / float64(events)
-	res.HandlerMsMean = histogramMeanMs(reg, "edxbus_consumer_handler_seconds")
-	res.RedisMsMean = histogramMeanMs(reg, "edxbus_consumer_redis_seconds")
-	res.AvroNsPerEvent = avroCost(2000)
-	stop()
-
-	if res.RawEventsPerSecond, err = rawBaseline(ctx, client, events); err != nil {
-		return nil, fmt.Errorf("raw baseline: %w", err)
+	var topics []string
+	if err := call(http.MethodGet, base, &topics); err != nil {
+		return 0, err
 	}
-	if res.SetNXPerSecond, err = setNXBaseline(ctx, co.redisURL, events); err != nil {
-		return nil, fmt.Errorf("SET NX baseline: %w", err)
+	prefix := fmt.Sprintf("persistent://%s/%s/%s-", p.tenant, p.namespace, p.topicPrefix)
+	deleted := 0
+	var errs []error
+	for _, t := range topics {
+		name, ok := strings.CutPrefix(t, prefix)
+		if !ok {
+			continue
+		}
+		if err := call(http.MethodDelete, base+"/"+url.PathEscape(p.topicPrefix+"-"+name)+"?force=true", nil); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		deleted++
 	}
-	return res, nil
+	return deleted, errors.Join(errs...)
 }
 
 func tvSeconds(tv syscall.Timeval) float64 { return float64(tv.Sec) + float64(tv.Usec)/1e6 }
@@ -352,8 +725,7 @@ func histogramMeanMs(reg *prometheus.Registry, name string) float64 {
 
 // rawBaseline: the same number of messages produce → consume through the
 // same broker, no schema, no dedupe, no store.
-func rawBaseline(ctx context.Context, client pulsar.Client, n int) (float64, error) {
-	topic := fmt.Sprintf("persistent://public/default/bench-raw-%d", time.Now().UnixNano())
+func rawBaseline(ctx context.Context, client pulsar.Client, topic string, n int) (float64, error) {
 	cons, err := client.Subscribe(pulsar.ConsumerOptions{Topic: topic, SubscriptionName: "raw", Type: pulsar.Shared,
 		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest})
 	if err != nil {
@@ -384,8 +756,8 @@ func rawBaseline(ctx context.Context, client pulsar.Client, n int) (float64, err
 }
 
 // setNXBaseline: n SET NX EX commands in pipelines of 100 on the same Redis.
-func setNXBaseline(ctx context.Context, url string, n int) (float64, error) {
-	rc, closeRedis, err := openRedis(url, nil, true)
+func setNXBaseline(ctx context.Context, url string, sec *redisSecurity, n int) (float64, error) {
+	rc, closeRedis, err := openRedis(url, sec, true)
 	if err != nil {
 		return 0, err
 	}

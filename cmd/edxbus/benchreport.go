@@ -4,9 +4,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -14,7 +19,7 @@ import (
 )
 
 // writeBenchReport writes report.md, latency.svg and throughput.svg.
-func writeBenchReport(dir, commandLine string, r *benchResult) error {
+func writeBenchReport(dir string, r *benchResult) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("--report-dir: %w", err)
 	}
@@ -25,14 +30,21 @@ func writeBenchReport(dir, commandLine string, r *benchResult) error {
 		return err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# edxbus bench\n\nCommand: `%s`  \nMachine: %d CPUs, %s/%s, %s  \nDate: %s\n\n",
-		commandLine, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), time.Now().UTC().Format(time.RFC3339))
-	b.WriteString("Pipeline: producer (outbox, fsync) → embedded broker (fsync, dedup) → Shared consumer → Redis dedupe → catalog store.\n\n")
+	fmt.Fprintf(&b, "# edxbus bench\n\nCommand: `%s`  \nRun: %s  \nMachine: %d CPUs, %s/%s, %s  \nDate: %s\n\n",
+		r.CommandLine, r.Run, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(&b, "Pipeline: producer (outbox, fsync) → %s → Shared consumer (16 workers) → Redis dedupe → catalog store.  \n", r.Pulsar)
+	fmt.Fprintf(&b, "Topics: `%s-*`", r.TopicPrefix)
+	if r.TopicsDeleted > 0 {
+		fmt.Fprintf(&b, " (%d deleted at the end)", r.TopicsDeleted)
+	}
+	fmt.Fprintf(&b, "  \nRedis: %s  \nStore: %s\n\n", r.Redis, r.Store)
 	b.WriteString("| figure | value |\n|---|---|\n")
 	row := func(k, v string) { fmt.Fprintf(&b, "| %s | %s |\n", k, v) }
 	row("events", fmt.Sprint(r.Events))
 	row("applied in store", fmt.Sprint(r.AppliedInStore))
-	row("elapsed", r.Elapsed.Round(time.Millisecond).String())
+	row("publishing took", fmt.Sprintf("%s (%.0f events/s offered)", r.PublishElapsed.Round(time.Millisecond), float64(r.Events)/r.PublishElapsed.Seconds()))
+	row("outbox full, publishes retried", fmt.Sprint(r.OutboxFullWaits))
+	row("elapsed (start → last applied)", r.Elapsed.Round(time.Millisecond).String())
 	row("throughput", fmt.Sprintf("%.0f events/s", float64(r.Events)/r.Elapsed.Seconds()))
 	row("Avro payload", fmt.Sprintf("%.2f MB/s", float64(r.PayloadBytes)/r.Elapsed.Seconds()/1e6))
 	for _, p := range []struct {
@@ -88,3 +100,46 @@ func throughputPlot(path string, perSecond []int) error {
 	p.Add(line)
 	return p.Save(8*vg.Inch, 4*vg.Inch, path)
 }
+
+// benchCommandLine is the command as run, rebuilt from the flags that were
+// set (on the command line or through EDXBUS_* variables), with credentials
+// hidden: the report may be shared.
+func benchCommandLine(cmd *cobra.Command) string {
+	parts := []string{cmd.CommandPath()}
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		v := f.Value.String()
+		switch {
+		case f.Value.Type() == "bool" && v == "true":
+			parts = append(parts, "--"+f.Name)
+			return
+		case f.Value.Type() == "bool":
+			parts = append(parts, "--"+f.Name+"="+v)
+			return
+		case strings.HasSuffix(f.Name, "-file") || strings.HasSuffix(f.Name, "-dir"):
+		case strings.Contains(f.Name, "token") || strings.Contains(f.Name, "password") || strings.Contains(f.Name, "secret"):
+			v = "REDACTED"
+		default:
+			v = redactSecret(v)
+		}
+		if v == "" || strings.ContainsAny(v, " '\"$`\\") {
+			v = strconv.Quote(v)
+		}
+		parts = append(parts, "--"+f.Name, v)
+	})
+	return strings.Join(parts, " ")
+}
+
+// redactSecret hides the credentials of a URL or DSN: what comes before
+// the host's '@' and any password parameter.
+func redactSecret(v string) string {
+	if i := strings.LastIndex(v, "@"); i >= 0 {
+		scheme := ""
+		if j := strings.Index(v, "://"); j > 0 && j < i {
+			scheme = v[:j+3]
+		}
+		v = scheme + "…@" + v[i+1:]
+	}
+	return passwordParam.ReplaceAllString(v, "${1}REDACTED")
+}
+
+var passwordParam = regexp.MustCompile(`(?i)(password=)[^&\s]*`)
