@@ -32,10 +32,17 @@ lint: vet
 generate:
 	$(GO) generate ./...
 
+# The figures of docs/benchmarks.md: the Go benchmarks, then `edxbus bench` runs
+# on embedded defaults; BENCH_REDIS_URL (e.g. redis://127.0.0.1:6379/15) adds
+# the 1,000 events/s run against that Redis.
+BENCH_REDIS_URL ?=
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
-	$(BIN) bench --events 20000 --report-dir docs/bench
 	$(BIN) bench --events 10000 --rate 500 --report-dir docs/bench-steady
+	$(BIN) bench --events 20000 --report-dir docs/bench
+	$(BIN) bench --duration 60s --rate 1000 --report-dir docs/bench-duration
+	$(BIN) bench --events 200000 --report-dir docs/bench-200k
+	$(if $(BENCH_REDIS_URL),$(BIN) bench --duration 60s --rate 1000 --redis-url $(BENCH_REDIS_URL) --report-dir docs/bench-duration-redis)
 
 # Short fuzzing pass over every fuzz target (FUZZTIME per target).
 FUZZTIME ?= 20s

@@ -145,7 +145,9 @@ type benchResult struct {
 	PayloadBytes       int64
 	OutboxFullWaits    int64           // publishes retried because the outbox was full
 	Latencies          []time.Duration // event time → applied, sorted
+	LatencyPerSecond   []latencySecond // by second of the run the events were applied in
 	AppliedPerSecond   []int           // applied events in each second of the run
+	PublishedPerSecond []int           // events the producer accepted in each second of the run
 	CPUSeconds         float64
 	PeakRSSMiB         float64
 	AppliedInStore     int64 // event ids the store recorded as applied during the run
@@ -285,12 +287,26 @@ func benchTopicPrefix(user string) string {
 	return user + "-" + id
 }
 
+// secondBins counts events by whole seconds since a start.
+type secondBins []int
+
+func (s *secondBins) add(start, now time.Time) {
+	sec := int(now.Sub(start) / time.Second)
+	for len(*s) <= sec {
+		*s = append(*s, 0)
+	}
+	(*s)[sec]++
+}
+
+// latencySecond sums up the latencies of the events applied in one second.
+type latencySecond struct{ P50, P99, Max time.Duration }
+
 // benchProbe is a catalog handler that records when each event is applied.
 type benchProbe struct {
 	start     time.Time
 	mu        sync.Mutex
-	lat       []time.Duration
-	perSecond []int
+	lat       []time.Duration // in the order applied
+	perSecond secondBins
 	last      time.Time
 	target    int // 0 until publishing has ended
 	done      chan struct{}
@@ -298,18 +314,29 @@ type benchProbe struct {
 }
 
 func (b *benchProbe) handle(_ context.Context, meta schema.Metadata, _ *schema.CourseCatalogInfoChanged) error {
-	now := time.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	now := time.Now() // under the lock: lat stays in time order, so perSecond slices it
 	b.lat = append(b.lat, now.Sub(meta.Time))
-	sec := int(now.Sub(b.start) / time.Second)
-	for len(b.perSecond) <= sec {
-		b.perSecond = append(b.perSecond, 0)
-	}
-	b.perSecond[sec]++
+	b.perSecond.add(b.start, now)
 	b.last = now
 	b.check()
 	return nil
+}
+
+// bySecond is p50, p99 and max of the latencies of each second's events.
+func (b *benchProbe) bySecond() []latencySecond {
+	out := make([]latencySecond, len(b.perSecond))
+	i := 0
+	for sec, n := range b.perSecond {
+		if n > 0 {
+			one := slices.Clone(b.lat[i : i+n])
+			slices.Sort(one)
+			out[sec] = latencySecond{P50: percentile(one, .5), P99: percentile(one, .99), Max: one[n-1]}
+		}
+		i += n
+	}
+	return out
 }
 
 func (b *benchProbe) check() {
@@ -423,11 +450,12 @@ func benchPipeline(ctx context.Context, out io.Writer, log zerolog.Logger, o *be
 	stopProgress := benchProgress(out, log, o, &published, probe)
 	defer stopProgress()
 
-	payload, fullWaits, err := benchPublish(ctx, o, start, publish, &published)
+	pub, err := benchPublish(ctx, o, start, publish, &published)
 	if err != nil {
 		return nil, err
 	}
-	res := &benchResult{Events: int(published.Load()), PublishElapsed: time.Since(start), PayloadBytes: payload, OutboxFullWaits: fullWaits}
+	res := &benchResult{Events: int(published.Load()), PublishElapsed: time.Since(start), PayloadBytes: pub.payload,
+		OutboxFullWaits: pub.fullWaits, PublishedPerSecond: pub.perSecond}
 	if o.memProfile != "" {
 		if err := writeHeapProfile(o.memProfile); err != nil {
 			return nil, err
@@ -440,7 +468,7 @@ func benchPipeline(ctx context.Context, out io.Writer, log zerolog.Logger, o *be
 	stopProgress()
 	probe.mu.Lock()
 	res.Elapsed = probe.last.Sub(start)
-	res.Latencies, res.AppliedPerSecond = probe.lat, probe.perSecond
+	res.Latencies, res.AppliedPerSecond, res.LatencyPerSecond = slices.Clone(probe.lat), slices.Clone(probe.perSecond), probe.bySecond()
 	probe.mu.Unlock()
 	// The probe runs among the handlers; wait for the store to have
 	// recorded every event id as applied too.
@@ -527,10 +555,16 @@ func benchPublisher(ctx context.Context, o *benchOptions, prod *producer.Produce
 	}, srv.Close
 }
 
+// benchPublished is what the publishers did.
+type benchPublished struct {
+	payload   int64 // Avro bytes
+	fullWaits int64 // publishes retried because the outbox was full
+	perSecond secondBins
+}
+
 // benchPublish runs the publishers until --events are published or
-// --duration has passed, and returns the Avro bytes published and how
-// often the outbox pushed back.
-func benchPublish(ctx context.Context, o *benchOptions, start time.Time, publish func(*schema.CourseCatalogInfoChanged) error, published *atomic.Int64) (int64, int64, error) {
+// --duration has passed.
+func benchPublish(ctx context.Context, o *benchOptions, start time.Time, publish func(*schema.CourseCatalogInfoChanged) error, published *atomic.Int64) (*benchPublished, error) {
 	catalog := mustEvent(schema.EventCourseCatalogInfoChanged)
 	var end time.Time
 	if o.duration > 0 {
@@ -542,6 +576,8 @@ func benchPublish(ctx context.Context, o *benchOptions, start time.Time, publish
 		payload   atomic.Int64
 		fullWaits atomic.Int64
 		failed    atomic.Pointer[error]
+		mu        sync.Mutex
+		perSecond secondBins
 	)
 	more := func(i int64) bool {
 		if failed.Load() != nil || ctx.Err() != nil || (o.capped && i >= int64(o.events)) {
@@ -573,6 +609,9 @@ func benchPublish(ctx context.Context, o *benchOptions, start time.Time, publish
 					return
 				}
 				published.Add(1)
+				mu.Lock()
+				perSecond.add(start, time.Now())
+				mu.Unlock()
 				if b, err := catalog.Encode(v); err == nil {
 					payload.Add(int64(len(b))) // the Avro bytes each message carries
 				}
@@ -581,15 +620,15 @@ func benchPublish(ctx context.Context, o *benchOptions, start time.Time, publish
 	}
 	wg.Wait()
 	if err := failed.Load(); err != nil {
-		return 0, 0, fmt.Errorf("publish: %w", *err)
+		return nil, fmt.Errorf("publish: %w", *err)
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	if published.Load() == 0 {
-		return 0, 0, errors.New("no event published: --duration too short for --rate?")
+		return nil, errors.New("no event published: --duration too short for --rate?")
 	}
-	return payload.Load(), fullWaits.Load(), nil
+	return &benchPublished{payload: payload.Load(), fullWaits: fullWaits.Load(), perSecond: perSecond}, nil
 }
 
 // benchProgress shows a progress bar on a terminal and logs progress every

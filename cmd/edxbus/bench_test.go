@@ -30,7 +30,7 @@ func TestBenchWritesAReport(t *testing.T) {
 			if !strings.Contains(report, "Command: `edxbus bench --events 300 --log-level error --report-dir "+dir+" --via "+via+"`") {
 				t.Errorf("report does not state the command:\n%s", report)
 			}
-			for _, plot := range []string{"latency.svg", "throughput.svg"} {
+			for _, plot := range []string{"latency.svg", "latency-time.svg", "throughput.svg"} {
 				b, err := os.ReadFile(filepath.Join(dir, plot))
 				if err != nil || !bytes.Contains(b, []byte("<svg")) {
 					t.Errorf("%s: %v", plot, err)

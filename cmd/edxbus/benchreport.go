@@ -26,7 +26,11 @@ func writeBenchReport(dir string, r *benchResult) error {
 	if err := latencyPlot(filepath.Join(dir, "latency.svg"), r.Latencies); err != nil {
 		return err
 	}
-	if err := throughputPlot(filepath.Join(dir, "throughput.svg"), r.AppliedPerSecond); err != nil {
+	if err := throughputPlot(filepath.Join(dir, "throughput.svg"), fullSeconds(r.PublishedPerSecond, r.PublishElapsed),
+		fullSeconds(r.AppliedPerSecond, r.Elapsed)); err != nil {
+		return err
+	}
+	if err := latencyTimePlot(filepath.Join(dir, "latency-time.svg"), r.LatencyPerSecond); err != nil {
 		return err
 	}
 	var b strings.Builder
@@ -63,7 +67,7 @@ func writeBenchReport(dir string, r *benchResult) error {
 	row("peak RSS", fmt.Sprintf("%.0f MiB", r.PeakRSSMiB))
 	row("baseline: raw produce → consume, same broker", fmt.Sprintf("%.0f msg/s", r.RawEventsPerSecond))
 	row("baseline: pipelined SET NX, same Redis", fmt.Sprintf("%.0f/s", r.SetNXPerSecond))
-	b.WriteString("\n![latency](latency.svg)\n\n![throughput](throughput.svg)\n")
+	b.WriteString("\n![latency](latency.svg)\n\n![latency over the run](latency-time.svg)\n\n![throughput](throughput.svg)\n")
 	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(b.String()), 0o644)
 }
 
@@ -84,21 +88,81 @@ func latencyPlot(path string, lat []time.Duration) error {
 	return p.Save(8*vg.Inch, 4*vg.Inch, path)
 }
 
-func throughputPlot(path string, perSecond []int) error {
+// fullSeconds drops the last, partial second of a run of elapsed, so that
+// the plot does not end in a dip that is only a shorter bin.
+func fullSeconds(counts []int, elapsed time.Duration) []int {
+	if n := int(elapsed / time.Second); n > 0 && n < len(counts) {
+		return counts[:n]
+	}
+	return counts
+}
+
+// plotSeries is one line of a plot.
+type plotSeries struct {
+	name   string
+	pts    plotter.XYs
+	dashes []vg.Length
+}
+
+// dashes is a line's dash pattern: on, off, in points.
+func dashes(on, off float64) []vg.Length { return []vg.Length{vg.Points(on), vg.Points(off)} }
+
+// linePlot draws series against seconds since the start, from y = 0.
+func linePlot(path, title, yLabel string, legendTop bool, series ...plotSeries) error {
 	p := plot.New()
-	p.Title.Text = "Applied events per second"
-	p.X.Label.Text = "seconds since start"
-	p.Y.Label.Text = "events/s"
-	pts := make(plotter.XYs, len(perSecond))
-	for i, n := range perSecond {
-		pts[i] = plotter.XY{X: float64(i), Y: float64(n)}
+	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = title, "seconds since start", yLabel
+	top := 0.0
+	for _, s := range series {
+		if len(s.pts) == 0 {
+			continue
+		}
+		for _, pt := range s.pts {
+			top = max(top, pt.Y)
+		}
+		line, err := plotter.NewLine(s.pts)
+		if err != nil {
+			return fmt.Errorf("%s plot: %w", title, err)
+		}
+		line.Dashes = s.dashes
+		p.Add(line)
+		p.Legend.Add(s.name, line)
 	}
-	line, err := plotter.NewLine(pts)
-	if err != nil {
-		return fmt.Errorf("throughput plot: %w", err)
+	p.Y.Min, p.Legend.Top, p.Legend.Left = 0, legendTop, true
+	if legendTop {
+		p.Y.Max = top * 1.25 // room for the legend above the lines
 	}
-	p.Add(line)
 	return p.Save(8*vg.Inch, 4*vg.Inch, path)
+}
+
+// throughputPlot draws the events published and applied in each second;
+// the legend sits low, under the lines.
+func throughputPlot(path string, published, applied []int) error {
+	perSecond := func(counts []int) plotter.XYs {
+		pts := make(plotter.XYs, len(counts))
+		for i, n := range counts {
+			pts[i] = plotter.XY{X: float64(i), Y: float64(n)}
+		}
+		return pts
+	}
+	return linePlot(path, "Events per second", "events/s", false,
+		plotSeries{"published (accepted by the producer)", perSecond(published), dashes(4, 3)},
+		plotSeries{"applied", perSecond(applied), nil})
+}
+
+// latencyTimePlot draws p50, p99 and max latency of the events applied in
+// each second: flat when the pipeline keeps up, a ramp when a backlog grows.
+func latencyTimePlot(path string, bySecond []latencySecond) error {
+	var p50, p99, top plotter.XYs
+	point := func(sec int, d time.Duration) plotter.XY {
+		return plotter.XY{X: float64(sec), Y: float64(d.Microseconds()) / 1000}
+	}
+	for sec, l := range bySecond {
+		if l.Max > 0 {
+			p50, p99, top = append(p50, point(sec, l.P50)), append(p99, point(sec, l.P99)), append(top, point(sec, l.Max))
+		}
+	}
+	return linePlot(path, "Event time → applied, by second applied", "latency (ms)", true,
+		plotSeries{"p50", p50, nil}, plotSeries{"p99", p99, dashes(4, 3)}, plotSeries{"max", top, dashes(1, 2)})
 }
 
 // benchCommandLine is the command as run, rebuilt from the flags that were
