@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/edxbus/edxbus/broker/internal/schemareg"
@@ -48,7 +49,8 @@ func (b *Broker) startAdmin(ctx context.Context) error {
 	if b.cfg.auth.tlsConfig != nil {
 		ln = tls.NewListener(ln, b.cfg.auth.tlsConfig)
 	}
-	srv := &http.Server{Handler: b.withAdminAuth(mux), ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpErrorLog(b.log)}
+	srv := &http.Server{Handler: b.withAdminAuth(mux), ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpErrorLog(b.log),
+		ConnState: b.adminConns.track}
 	b.admin, b.adminLn = srv, ln
 	go func() { _ = srv.Serve(ln) }()
 	return nil
@@ -60,7 +62,41 @@ func (b *Broker) stopAdmin() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = b.admin.Shutdown(ctx)
+	done := make(chan struct{})
+	go func() { _ = b.admin.Shutdown(ctx); close(done) }()
+	// Shutdown waits up to 5 s for a connection that has not sent a request
+	// yet (an HTTP client's spare dial, say): close those now, so Close
+	// waits only for requests being served.
+	b.adminConns.closeUnused()
+	<-done
+}
+
+// adminConns tracks the admin connections that have sent no request yet.
+type adminConns struct {
+	mu     sync.Mutex
+	unused map[net.Conn]struct{}
+}
+
+func (a *adminConns) track(c net.Conn, st http.ConnState) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if st == http.StateNew {
+		if a.unused == nil {
+			a.unused = map[net.Conn]struct{}{}
+		}
+		a.unused[c] = struct{}{}
+	} else {
+		delete(a.unused, c)
+	}
+}
+
+func (a *adminConns) closeUnused() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for c := range a.unused {
+		_ = c.Close()
+		delete(a.unused, c)
+	}
 }
 
 func adminError(w http.ResponseWriter, status int, reason string) {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -97,5 +100,30 @@ func TestAdminSchemasByVersion(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Errorf("GET %s = %d, want %d", path, resp.StatusCode, want)
 		}
+	}
+}
+
+// An admin connection that never sends a request (an HTTP client's spare
+// dial) does not hold Close up: it is closed with the server, not left to
+// Shutdown's grace period and the header timeout.
+func TestCloseDropsAdminConnectionsWithoutRequests(t *testing.T) {
+	b := brokertest.Start(t)
+	nc, err := net.Dial("tcp", strings.TrimPrefix(b.AdminURL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	// A served request on another connection first, so the server is up.
+	resp, err := http.Get(b.AdminURL() + "/admin/v2/brokers/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(3 * time.Second)) // far below Shutdown's 5 s grace
+	if _, err := nc.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("read on the unused admin connection after Close: %v, want EOF", err)
 	}
 }

@@ -47,6 +47,8 @@ type Broker struct {
 
 	admin   *http.Server // admin REST (admin.go); nil until Start
 	adminLn net.Listener
+	// adminConns: admin connections with no request yet (admin.go).
+	adminConns adminConns
 }
 
 // New builds a broker; Start makes it listen.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // writerSchemas fetches, once per topic and version, the schema a message
@@ -19,6 +21,9 @@ type writerSchemas struct {
 	client *http.Client
 	mu     sync.Mutex
 	cache  map[string]string
+	// fetches makes the workers that meet a new version at once (every one
+	// of them, on a busy start) share one request.
+	fetches singleflight.Group
 }
 
 func newWriterSchemas(adminURL string, client *http.Client) *writerSchemas {
@@ -42,6 +47,14 @@ func (w *writerSchemas) get(ctx context.Context, topic string, version []byte) (
 	if ok {
 		return s, nil
 	}
+	data, err, _ := w.fetches.Do(key, func() (any, error) { return w.fetch(ctx, topic, key, v) })
+	if err != nil {
+		return "", err
+	}
+	return data.(string), nil
+}
+
+func (w *writerSchemas) fetch(ctx context.Context, topic, key string, v int64) (string, error) {
 	rest, found := strings.CutPrefix(topic, "persistent://")
 	if !found {
 		return "", fmt.Errorf("topic %q is not persistent://", topic)

@@ -75,7 +75,8 @@ func openRedis(url string, sec *redisSecurity, embedded bool) (redis.UniversalCl
 			return nil, nil, fmt.Errorf("embedded redis: %w", err)
 		}
 		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
-		return c, func() { _ = c.Close(); m.Close() }, nil
+		stopClock := runMiniredisClock(m, 2*time.Second)
+		return c, func() { stopClock(); _ = c.Close(); m.Close() }, nil
 	}
 	var opts []dedupe.ClientOption
 	if sec != nil {
@@ -97,6 +98,30 @@ func openRedis(url string, sec *redisSecurity, embedded bool) (redis.UniversalCl
 		return nil, nil, fmt.Errorf("redis refused the credentials: %w", err)
 	}
 	return c, func() { _ = c.Close() }, nil
+}
+
+// runMiniredisClock moves the in-process Redis' TTLs on with the wall clock:
+// miniredis expires keys only when told time has passed, so without it a
+// lease would never lapse and done markers would pile up past their TTL.
+func runMiniredisClock(m *miniredis.Miniredis, every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				m.FastForward(now.Sub(last))
+				last = now
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 func isRedisAuthError(err error) bool {
@@ -231,15 +256,18 @@ func (p pulsarLogger) WithField(name string, value interface{}) log.Entry {
 func (p pulsarLogger) WithError(err error) log.Entry {
 	return pulsarLogger{l: p.l.With().Err(err).Logger()}
 }
-func (p pulsarLogger) Debug(args ...interface{}) { p.l.Trace().Msg(fmt.Sprint(args...)) }
-func (p pulsarLogger) Info(args ...interface{})  { p.l.Debug().Msg(fmt.Sprint(args...)) }
-func (p pulsarLogger) Warn(args ...interface{})  { p.l.Warn().Msg(fmt.Sprint(args...)) }
-func (p pulsarLogger) Error(args ...interface{}) { p.l.Error().Msg(fmt.Sprint(args...)) }
+
+// The client logs every command it receives at debug level, protobufs and
+// all: format a message only when its level is on (Msgf checks first).
+func (p pulsarLogger) Debug(args ...interface{}) { logArgs(p.l.Trace(), args) }
+func (p pulsarLogger) Info(args ...interface{})  { logArgs(p.l.Debug(), args) }
+func (p pulsarLogger) Warn(args ...interface{})  { logArgs(p.l.Warn(), args) }
+func (p pulsarLogger) Error(args ...interface{}) { logArgs(p.l.Error(), args) }
 func (p pulsarLogger) Debugf(format string, args ...interface{}) {
-	p.l.Trace().Msg(fmt.Sprintf(format, args...))
+	p.l.Trace().Msgf(format, args...)
 }
 func (p pulsarLogger) Infof(format string, args ...interface{}) {
-	p.l.Debug().Msg(fmt.Sprintf(format, args...))
+	p.l.Debug().Msgf(format, args...)
 }
 func (p pulsarLogger) Warnf(format string, args ...interface{}) {
 	msg := fmt.Sprintf(format, args...)
@@ -247,6 +275,12 @@ func (p pulsarLogger) Warnf(format string, args ...interface{}) {
 		lastBrokerRefusal.Store(&msg)
 	}
 	p.l.Warn().Msg(msg)
+}
+
+func logArgs(e *zerolog.Event, args []interface{}) {
+	if e.Enabled() {
+		e.Msg(fmt.Sprint(args...))
+	}
 }
 
 // lastBrokerRefusal is the latest handshake refusal the Pulsar client
@@ -263,7 +297,7 @@ func explainRefusal(err error) error {
 	return err
 }
 func (p pulsarLogger) Errorf(format string, args ...interface{}) {
-	p.l.Error().Msg(fmt.Sprintf(format, args...))
+	p.l.Error().Msgf(format, args...)
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

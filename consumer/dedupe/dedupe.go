@@ -62,13 +62,14 @@ return 0`)
 
 // Deduper talks to Redis for one consumer process. Safe for concurrent use.
 type Deduper struct {
-	client   redis.UniversalClient
-	prefix   string
-	ttl      time.Duration
-	leaseTTL time.Duration
-	owner    string
-	window   time.Duration
-	maxBatch int
+	client      redis.UniversalClient
+	prefix      string
+	ttl         time.Duration
+	leaseTTL    time.Duration
+	owner       string
+	window      time.Duration
+	maxBatch    int
+	maxInFlight int
 
 	reqs      chan *request
 	stop      chan struct{}
@@ -96,21 +97,25 @@ func WithLeaseTTL(ttl time.Duration) Option { return func(d *Deduper) { d.leaseT
 // WithOwner names this consumer in leases (default host-pid-random).
 func WithOwner(owner string) Option { return func(d *Deduper) { d.owner = owner } }
 
-// WithBatchWindow sets how long a call waits for others to share its
-// pipeline (default 1 ms), and WithMaxBatch how many calls one pipeline
-// carries at most (default 256).
+// WithBatchWindow makes a pipeline that could go at once wait up to w for
+// more calls to share it (default 0: calls share pipelines only while the
+// others are in flight, which adds no delay when idle).
 func WithBatchWindow(w time.Duration) Option { return func(d *Deduper) { d.window = w } }
 
-// WithMaxBatch: see WithBatchWindow.
+// WithMaxBatch sets how many calls one pipeline carries at most (default 256).
 func WithMaxBatch(n int) Option { return func(d *Deduper) { d.maxBatch = n } }
+
+// WithMaxInFlight sets how many pipelines may wait for Redis at once
+// (default 4; at least 1).
+func WithMaxInFlight(n int) Option { return func(d *Deduper) { d.maxInFlight = max(n, 1) } }
 
 // New starts a Deduper on client. Close stops its batcher (not the client).
 func New(client redis.UniversalClient, opts ...Option) *Deduper {
 	host, _ := os.Hostname()
 	d := &Deduper{
 		client: client, prefix: "edxbus:dedupe", ttl: 7 * 24 * time.Hour, leaseTTL: 30 * time.Second,
-		owner:  fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8]),
-		window: time.Millisecond, maxBatch: 256,
+		owner:    fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8]),
+		maxBatch: 256, maxInFlight: 4,
 		reqs: make(chan *request), stop: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	for _, o := range opts {
@@ -192,10 +197,16 @@ func (d *Deduper) do(ctx context.Context, o op, sub string, ids []string) (*requ
 	}
 }
 
-// batcher collects requests for up to the window (or maxBatch) and sends
-// them as one pipeline.
+// batcher sends requests as pipelines, up to maxInFlight at once. A request
+// that finds a pipeline free goes at once with whatever else is waiting (a
+// round trip, no added delay when idle); while every pipeline is busy the
+// requests gather into the next one, so load turns into bigger pipelines
+// rather than a queue of round trips.
 func (d *Deduper) batcher() {
 	defer close(d.stopped)
+	slots := make(chan struct{}, d.maxInFlight)
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
 	for {
 		var first *request
 		select {
@@ -204,21 +215,47 @@ func (d *Deduper) batcher() {
 			return
 		}
 		batch := []*request{first}
-		timer := time.NewTimer(d.window)
-	collect:
-		for len(batch) < d.maxBatch {
+		acquired, stopping := false, false
+		for !acquired && !stopping && len(batch) < d.maxBatch {
 			select {
 			case r := <-d.reqs:
 				batch = append(batch, r)
-			case <-timer.C:
-				break collect
+			case slots <- struct{}{}:
+				acquired = true
 			case <-d.stop:
-				break collect
+				stopping = true // still answer what was accepted
 			}
 		}
-		timer.Stop()
-		d.run(batch, false)
+		if !acquired {
+			slots <- struct{}{}
+		}
+		if d.window > 0 && !stopping {
+			batch = d.gather(batch)
+		}
+		inflight.Add(1)
+		go func() {
+			defer inflight.Done()
+			defer func() { <-slots }()
+			d.run(batch, false)
+		}()
 	}
+}
+
+// gather waits up to the batch window for more requests (WithBatchWindow).
+func (d *Deduper) gather(batch []*request) []*request {
+	timer := time.NewTimer(d.window)
+	defer timer.Stop()
+	for len(batch) < d.maxBatch {
+		select {
+		case r := <-d.reqs:
+			batch = append(batch, r)
+		case <-timer.C:
+			return batch
+		case <-d.stop:
+			return batch
+		}
+	}
+	return batch
 }
 
 func (d *Deduper) run(batch []*request, retried bool) {

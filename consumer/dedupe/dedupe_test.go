@@ -385,3 +385,75 @@ func TestDeadLetterMarkers(t *testing.T) {
 		})
 	}
 }
+
+// inFlight is a go-redis hook that records the most dedupe pipelines seen
+// waiting for Redis at once (not the handshake pipeline a new connection
+// runs inside them).
+type inFlight struct{ now, peak atomic.Int32 }
+
+func (h *inFlight) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *inFlight) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *inFlight) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) == 0 || cmds[0].Name() != "evalsha" {
+			return next(ctx, cmds)
+		}
+		n := h.now.Add(1)
+		for p := h.peak.Load(); n > p && !h.peak.CompareAndSwap(p, n); p = h.peak.Load() {
+		}
+		defer h.now.Add(-1)
+		return next(ctx, cmds)
+	}
+}
+
+// TestPipelinesInFlight: with no batch window, 32 workers claiming and
+// marking 960 events get every answer right, share pipelines, and never
+// have more pipelines waiting for Redis than allowed.
+func TestPipelinesInFlight(t *testing.T) {
+	for _, limit := range []int{1, 4} {
+		t.Run(fmt.Sprintf("max %d", limit), func(t *testing.T) {
+			c, err := NewClient(testenv.RedisURL(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			hook := &inFlight{}
+			c.AddHook(hook)
+			d := isolated(t, c, WithMaxInFlight(limit))
+			var wg sync.WaitGroup
+			for w := 0; w < 32; w++ {
+				wg.Add(1)
+				go func(w int) {
+					defer wg.Done()
+					for i := 0; i < 30; i++ {
+						id := fmt.Sprintf("w%d-%d", w, i)
+						if st, err := d.Claim(context.Background(), "sub", id); err != nil || st[0] != StatusNew {
+							t.Errorf("claim %s: %v %v", id, st, err)
+							return
+						}
+						if err := d.MarkDone(context.Background(), "sub", id); err != nil {
+							t.Errorf("mark %s: %v", id, err)
+							return
+						}
+						if st, err := d.Claim(context.Background(), "sub", id); err != nil || st[0] != StatusDone {
+							t.Errorf("claim %s again: %v %v, want done", id, st, err)
+							return
+						}
+					}
+				}(w)
+			}
+			wg.Wait()
+			s := d.Stats()
+			if s.Commands != 32*30*3 {
+				t.Fatalf("%d commands, want %d", s.Commands, 32*30*3)
+			}
+			if s.Pipelines >= s.Commands/2 {
+				t.Errorf("%d calls in %d pipelines: not batched under load", s.Commands, s.Pipelines)
+			}
+			if p := hook.peak.Load(); p > int32(limit) || p < 1 {
+				t.Errorf("%d pipelines in flight at once, limit %d", p, limit)
+			}
+			t.Logf("%d calls in %d round trips, at most %d in flight", s.Commands, s.Pipelines, hook.peak.Load())
+		})
+	}
+}

@@ -6,9 +6,11 @@
 // TTL (default 7 days), written only after every handler succeeded and the
 // store committed, and a short lease (default 30 s) that stops two consumers
 // of a Shared subscription from working on the same event at once. Claim,
-// MarkDone and Release are Lua scripts, atomic per event, and calls from
-// concurrent workers are coalesced into one pipeline, so dedupe costs about
-// one round trip per batch of in-flight messages, not one per message.
+// MarkDone and Release are Lua scripts, atomic per event. A call that finds
+// a pipeline slot free goes at once (a few may be in flight); while they are
+// all busy, calls from concurrent workers gather into the next pipeline, so
+// under load dedupe costs a fraction of a round trip per message and adds
+// no waiting when idle.
 //
 // NewClient connects to one server, a Cluster or Sentinels from a URL, over
 // TLS with a CA bundle and a client certificate (WithTLSFiles), with

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// The in-process Redis expires keys on the wall clock: a lease lapses and a
+// done marker goes at its TTL, as on a real server.
+func TestMiniredisClockExpiresKeys(t *testing.T) {
+	m := miniredis.RunT(t)
+	stop := runMiniredisClock(m, 10*time.Millisecond)
+	defer stop()
+	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Set(ctx, "short", "1", 50*time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, "long", "1", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); m.Exists("short"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a key with a 50 ms TTL still exists after 10 s")
+		}
+	}
+	if !m.Exists("long") {
+		t.Fatal("a key with an hour's TTL expired with the short one")
+	}
+}
