@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -36,6 +38,10 @@ type Store struct {
 	dialect dialect
 	now     func() time.Time
 	retries int
+	// writer admits one write transaction of this process at a time on
+	// SQLite, which has one writer anyway: waiting here is a queue, waiting
+	// in SQLite's busy handler is sleep-and-poll (1, 2, 5, … ms).
+	writer sync.Mutex
 }
 
 // Option configures Open.
@@ -54,6 +60,7 @@ func WithConflictRetries(n int) Option { return func(s *Store) { s.retries = n }
 //	sqlite:PATH, file:PATH, or a path ending in .db   SQLite (WAL, foreign keys)
 //	sqlite::memory:                                    SQLite in memory (one connection)
 //	postgres://… or postgresql://…                     PostgreSQL through pgx
+//	host=… dbname=… (libpq keywords)                   PostgreSQL through pgx
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	s := &Store{now: time.Now, retries: 5}
 	for _, o := range opts {
@@ -94,7 +101,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 
 func parseDSN(dsn string) (driverName, source string, d dialect, err error) {
 	switch {
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"), isKeywordDSN(dsn):
 		return "pgx", dsn, dialectPostgres, nil
 	case dsn == "sqlite::memory:":
 		return "sqlite", "file::memory:?" + sqliteParams, dialectSQLite, nil
@@ -108,7 +115,7 @@ func parseDSN(dsn string) (driverName, source string, d dialect, err error) {
 		}
 		return "sqlite", "file:" + filepath.ToSlash(path) + "?" + sqliteParams, dialectSQLite, nil
 	default:
-		return "", "", 0, fmt.Errorf("store: DSN %q: want postgres://…, sqlite:PATH, file:PATH or PATH.db", redactDSN(dsn))
+		return "", "", 0, fmt.Errorf("store: DSN %q: want postgres://…, host=… dbname=… (PostgreSQL keywords), sqlite:PATH, file:PATH or PATH.db", redactDSN(dsn))
 	}
 }
 
@@ -116,16 +123,50 @@ func parseDSN(dsn string) (driverName, source string, d dialect, err error) {
 // so two writers queue on the busy timeout instead of failing at commit.
 const sqliteParams = "_journal_mode=WAL&_foreign_keys=1&_busy_timeout=10000&_txlock=immediate&_synchronous=NORMAL"
 
-// redactDSN hides a password in error messages.
+var (
+	// A password in libpq's keyword form or a URL query (password=…,
+	// sslpassword=…), quoted or not.
+	dsnPasswordKV = regexp.MustCompile(`(?i)\b((?:ssl)?password\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|[^\s&]*)`)
+	// The userinfo of something URL-shaped that url.Parse refused or found
+	// opaque: everything from the scheme to the last @.
+	dsnUserinfo = regexp.MustCompile(`(?s)^([A-Za-z][A-Za-z0-9+.-]*:(?://)?).*@`)
+)
+
+// redactDSN hides the passwords of a DSN for error messages, whatever its
+// shape: a URL's userinfo, password= and sslpassword= in keyword form or a
+// query, and all of the userinfo of a URL that does not parse.
 func redactDSN(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		return dsn
+	// A URL whose @ did not end up in its userinfo (a raw # or ? in the
+	// password moves it) is redacted by the patterns below instead.
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" && u.Opaque == "" && (u.User != nil || !strings.Contains(dsn, "@")) {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		q := u.Query()
+		for k := range q {
+			if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
+				q.Set(k, "xxxxx")
+			}
+		}
+		u.RawQuery = q.Encode()
+		return u.String()
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	out := dsnPasswordKV.ReplaceAllString(dsn, "${1}xxxxx")
+	return dsnUserinfo.ReplaceAllString(out, "${1}xxxxx@")
+}
+
+// isKeywordDSN: libpq's "host=… user=… dbname=…" form, which only PostgreSQL
+// takes.
+func isKeywordDSN(dsn string) bool {
+	k, _, ok := strings.Cut(strings.TrimSpace(dsn), "=")
+	if !ok || strings.ContainsAny(k, " /:") {
+		return false
 	}
-	return u.String()
+	switch strings.ToLower(strings.TrimSpace(k)) {
+	case "host", "hostaddr", "port", "user", "dbname", "password", "passfile", "sslmode", "service", "application_name", "connect_timeout":
+		return true
+	}
+	return false
 }
 
 // Dialect names the database behind the store: "sqlite" or "postgres".
@@ -181,6 +222,10 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 }
 
 func (s *Store) tryTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if s.dialect == dialectSQLite {
+		s.writer.Lock()
+		defer s.writer.Unlock()
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
