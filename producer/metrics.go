@@ -16,6 +16,7 @@ type metrics struct {
 	published  *prometheus.CounterVec
 	failures   *prometheus.CounterVec
 	latency    prometheus.Histogram
+	receipt    prometheus.Histogram
 }
 
 // newMetrics creates the producer's collectors and registers them on reg
@@ -35,9 +36,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Failed sends (each followed by a backoff and a resend)."}, []string{"topic"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "edxbus_producer_accept_to_receipt_seconds",
 			Help: "Time from outbox accept to broker receipt.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		receipt: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "edxbus_producer_send_to_receipt_seconds",
+			Help:    "Time from handing a record to the Pulsar client to the broker's receipt (the broker's persist, fsync included, and the round trip).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.accepted, m.duplicates, m.rejected, m.published, m.failures, m.latency)
+		reg.MustRegister(m.accepted, m.duplicates, m.rejected, m.published, m.failures, m.latency, m.receipt)
 	}
 	return m
 }

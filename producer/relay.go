@@ -159,6 +159,7 @@ func (r *Relay) run(ctx context.Context) {
 			}
 			seq := int64(rec.Seq)
 			rec := rec
+			sent := time.Now()
 			prod.SendAsync(ctx, &pulsar.ProducerMessage{
 				Payload: rec.Payload, Key: rec.Key, Properties: rec.Properties,
 				EventTime: rec.EventTime, SequenceID: &seq,
@@ -174,6 +175,7 @@ func (r *Relay) run(ctx context.Context) {
 				}
 				r.p.m.published.WithLabelValues(rec.Topic).Inc()
 				r.p.m.latency.Observe(time.Since(rec.AcceptedAt).Seconds())
+				r.p.m.receipt.Observe(time.Since(sent).Seconds())
 				r.receipted(rec.Seq)
 			})
 		}

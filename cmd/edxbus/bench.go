@@ -48,6 +48,7 @@ type benchOptions struct {
 	duration   time.Duration
 	rate       float64
 	publishers int
+	workers    int
 	via        string
 	reportDir  string
 	keepTopics bool
@@ -64,6 +65,7 @@ func (o *benchOptions) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.duration, "duration", 0, "publish for this long instead of a number of events (at --rate or flat out); with --events too, publishing stops at whichever comes first")
 	fs.Float64Var(&o.rate, "rate", 0, "events per second (0: flat out)")
 	fs.IntVar(&o.publishers, "publishers", 64, "goroutines publishing (like request threads in Studio)")
+	fs.IntVar(&o.workers, "workers", 16, "consumer workers (messages handled in parallel)")
 	fs.StringVar(&o.via, "via", "hook", "publish through Producer.Publish (hook) or POST to the HTTP ingest handler on a local listener (http)")
 	fs.StringVar(&o.reportDir, "report-dir", "./bench-report", "where report.md and the SVG plots go")
 	fs.BoolVar(&o.keepTopics, "keep-topics", false, "with --pulsar-url: keep the run's topics instead of deleting them at the end")
@@ -97,6 +99,8 @@ func (o *benchOptions) validate() error {
 		return errors.New("--rate must not be negative (0: flat out)")
 	case o.publishers < 1:
 		return errors.New("--publishers must be at least 1")
+	case o.workers < 1:
+		return errors.New("--workers must be at least 1")
 	}
 	if o.p.url != "" {
 		if o.p.adminURL == "" {
@@ -156,7 +160,10 @@ type benchResult struct {
 	AvroNsPerEvent     float64
 	HandlerMsMean      float64
 	RedisMsMean        float64
-	RawEventsPerSecond float64 // baseline: produce → consume, no dedupe, no store
+	BrokerMsMean       float64 // relay send → broker receipt (persisted, fsync)
+	Workers            int
+	RawEventsPerSecond float64 // baseline: produce → consume, one message per send like the relay
+	RawBatchedPerSec   float64 // the same with the client's batching on
 	SetNXPerSecond     float64 // baseline: pipelined SET NX on the same Redis
 	TopicsDeleted      int     // external cluster: the run's topics removed at the end
 }
@@ -266,8 +273,11 @@ func runBench(ctx context.Context, out io.Writer, log zerolog.Logger, o *benchOp
 	if o.c.storeDSN != "" {
 		res.Store = redactSecret(o.c.storeDSN)
 	}
-	if res.RawEventsPerSecond, err = rawBaseline(ctx, client, p.fullTopic("raw"), res.Events); err != nil {
+	if res.RawEventsPerSecond, err = rawBaseline(ctx, client, p.fullTopic("raw"), res.Events, false); err != nil {
 		return nil, fmt.Errorf("raw baseline: %w", err)
+	}
+	if res.RawBatchedPerSec, err = rawBaseline(ctx, client, p.fullTopic("raw-batched"), res.Events, true); err != nil {
+		return nil, fmt.Errorf("raw baseline, batched: %w", err)
 	}
 	if res.SetNXPerSecond, err = setNXBaseline(ctx, o.c.redisURL, &o.c.redisSecurity, res.Events); err != nil {
 		return nil, fmt.Errorf("SET NX baseline: %w", err)
@@ -306,6 +316,7 @@ type benchProbe struct {
 	start     time.Time
 	mu        sync.Mutex
 	lat       []time.Duration // in the order applied
+	seen      map[string]struct{}
 	perSecond secondBins
 	last      time.Time
 	target    int // 0 until publishing has ended
@@ -316,6 +327,12 @@ type benchProbe struct {
 func (b *benchProbe) handle(_ context.Context, meta schema.Metadata, _ *schema.CourseCatalogInfoChanged) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	// An event handled again (a redelivery after a failed store apply, say)
+	// counts once, at its first handling.
+	if _, again := b.seen[meta.ID]; again {
+		return nil
+	}
+	b.seen[meta.ID] = struct{}{}
 	now := time.Now() // under the lock: lat stays in time order, so perSecond slices it
 	b.lat = append(b.lat, now.Sub(meta.Time))
 	b.perSecond.add(b.start, now)
@@ -395,7 +412,7 @@ func (b *benchProbe) wait(ctx context.Context, consumerDone <-chan error) error 
 // event is applied, and closes them before it returns.
 func benchPipeline(ctx context.Context, out io.Writer, log zerolog.Logger, o *benchOptions, p *pulsarOptions, client pulsar.Client, tmp string) (*benchResult, error) {
 	co := o.c
-	co.subscription, co.subscriptionType, co.startAt, co.workers = "bench", "shared", "earliest", 16
+	co.subscription, co.subscriptionType, co.startAt, co.workers = "bench", "shared", "earliest", o.workers
 	co.maxDeliveries, co.nackBackoff, co.nackBackoffMax = 5, 100*time.Millisecond, time.Second
 	co.dedupeTTL, co.dedupeLease, co.dedupeUnavailable, co.publisherEnabled = time.Hour, 30*time.Second, "wait", true
 	co.eventTypes = schema.EventCourseCatalogInfoChanged
@@ -403,7 +420,7 @@ func benchPipeline(ctx context.Context, out io.Writer, log zerolog.Logger, o *be
 		co.storeDSN = "sqlite:" + filepath.Join(tmp, "catalog.db")
 	}
 	reg := newRegistry()
-	probe := &benchProbe{done: make(chan struct{})}
+	probe := &benchProbe{done: make(chan struct{}), seen: map[string]struct{}{}}
 	if o.capped {
 		probe.lat = make([]time.Duration, 0, o.events)
 	}
@@ -478,8 +495,11 @@ func benchPipeline(ctx context.Context, out io.Writer, log zerolog.Logger, o *be
 			return nil, fmt.Errorf("store counts: %w", err)
 		}
 		res.AppliedInStore = n.AppliedEvents - before.AppliedEvents
-		if res.AppliedInStore >= int64(res.Events) || time.Now().After(deadline) {
+		if res.AppliedInStore >= int64(res.Events) {
 			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("the store recorded %d of the %d events as applied", res.AppliedInStore, res.Events)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -496,6 +516,8 @@ func benchPipeline(ctx context.Context, out io.Writer, log zerolog.Logger, o *be
 	res.RedisTripsPerEvent = float64(st.Pipelines) / float64(res.Events)
 	res.HandlerMsMean = histogramMeanMs(reg, "edxbus_consumer_handler_seconds")
 	res.RedisMsMean = histogramMeanMs(reg, "edxbus_consumer_redis_seconds")
+	res.BrokerMsMean = histogramMeanMs(reg, "edxbus_producer_send_to_receipt_seconds")
+	res.Workers = o.workers
 	res.AvroNsPerEvent = avroCost(2000)
 	stop()
 	<-consDone // nil after a clean stop; a failure was reported by wait
@@ -763,31 +785,44 @@ func histogramMeanMs(reg *prometheus.Registry, name string) float64 {
 }
 
 // rawBaseline: the same number of messages produce → consume through the
-// same broker, no schema, no dedupe, no store.
-func rawBaseline(ctx context.Context, client pulsar.Client, topic string, n int) (float64, error) {
+// same broker, no schema, no dedupe, no store; one message per send like the
+// relay, or with the client's batching.
+func rawBaseline(ctx context.Context, client pulsar.Client, topic string, n int, batched bool) (float64, error) {
 	cons, err := client.Subscribe(pulsar.ConsumerOptions{Topic: topic, SubscriptionName: "raw", Type: pulsar.Shared,
 		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest})
 	if err != nil {
 		return 0, err
 	}
 	defer cons.Close()
-	prod, err := client.CreateProducer(pulsar.ProducerOptions{Topic: topic})
+	prod, err := client.CreateProducer(pulsar.ProducerOptions{Topic: topic, DisableBatching: !batched})
 	if err != nil {
 		return 0, err
 	}
 	defer prod.Close()
+	// A failed send ends the run instead of leaving Receive to wait forever.
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	payload := make([]byte, 120)
 	start := time.Now()
 	go func() {
-		for i := 0; i < n; i++ {
-			prod.SendAsync(ctx, &pulsar.ProducerMessage{Payload: payload}, nil)
+		for i := 0; i < n && runCtx.Err() == nil; i++ {
+			prod.SendAsync(runCtx, &pulsar.ProducerMessage{Payload: payload}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
+				if err != nil {
+					cancel(fmt.Errorf("send: %w", err))
+				}
+			})
 		}
 		_ = prod.Flush()
 	}()
 	for i := 0; i < n; i++ {
-		msg, err := cons.Receive(ctx)
+		recvCtx, stop := context.WithTimeout(runCtx, benchStall)
+		msg, err := cons.Receive(recvCtx)
+		stop()
 		if err != nil {
-			return 0, err
+			if cause := context.Cause(runCtx); cause != nil {
+				return 0, cause
+			}
+			return 0, fmt.Errorf("received %d of %d: %w", i, n, err)
 		}
 		cons.AckID(msg.ID())
 	}
@@ -795,6 +830,8 @@ func rawBaseline(ctx context.Context, client pulsar.Client, topic string, n int)
 }
 
 // setNXBaseline: n SET NX EX commands in pipelines of 100 on the same Redis.
+// The keys expire within a minute: no KEYS scan to remove them, which would
+// block a shared server.
 func setNXBaseline(ctx context.Context, url string, sec *redisSecurity, n int) (float64, error) {
 	rc, closeRedis, err := openRedis(url, sec, true)
 	if err != nil {
@@ -812,13 +849,7 @@ func setNXBaseline(ctx context.Context, url string, sec *redisSecurity, n int) (
 			return 0, err
 		}
 	}
-	rate := float64(n) / time.Since(start).Seconds()
-	if keys, err := rc.Keys(ctx, prefix+"*").Result(); err == nil && len(keys) > 0 {
-		for i := 0; i < len(keys); i += 1000 {
-			_ = rc.Del(ctx, keys[i:min(i+1000, len(keys))]...).Err()
-		}
-	}
-	return rate, nil
+	return float64(n) / time.Since(start).Seconds(), nil
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
@@ -835,7 +866,9 @@ func printBenchSummary(out io.Writer, r *benchResult) {
 	fmt.Fprintf(out, "latency event → applied: p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n",
 		ms(percentile(r.Latencies, .5)), ms(percentile(r.Latencies, .9)), ms(percentile(r.Latencies, .99)),
 		ms(percentile(r.Latencies, .999)), ms(r.Latencies[len(r.Latencies)-1]))
-	fmt.Fprintf(out, "baselines: raw produce→consume %.0f msg/s; pipelined SET NX %.0f/s\n", r.RawEventsPerSecond, r.SetNXPerSecond)
+	fmt.Fprintf(out, "stages: store %.2f ms, Redis %.2f ms, broker receipt %.2f ms (means)\n", r.HandlerMsMean, r.RedisMsMean, r.BrokerMsMean)
+	fmt.Fprintf(out, "baselines: raw produce→consume %.0f msg/s unbatched, %.0f msg/s batched; pipelined SET NX %.0f/s\n",
+		r.RawEventsPerSecond, r.RawBatchedPerSec, r.SetNXPerSecond)
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }

@@ -26,7 +26,8 @@ func TestBenchWritesAReport(t *testing.T) {
 			}
 			report := readBenchReport(t, dir, "| events | 300 |", "| applied in store | 300 |", "Run: 300 events, flat out",
 				"embedded broker in this process", "Redis: in-process", "Avro payload", "throughput", "latency p50", "latency p99.9",
-				"latency max", "Avro encode", "Redis commands per event", "CPU", "peak RSS", "raw produce → consume", "pipelined SET NX")
+				"latency max", "Avro encode", "Redis commands per event", "broker: relay send → receipt", "CPU", "peak RSS",
+				"raw produce → consume, same broker, one message per send", "with client batching", "pipelined SET NX", "(16 workers)")
 			if !strings.Contains(report, "Command: `edxbus bench --events 300 --log-level error --report-dir "+dir+" --via "+via+"`") {
 				t.Errorf("report does not state the command:\n%s", report)
 			}
@@ -156,6 +157,8 @@ func TestBenchFlagErrors(t *testing.T) {
 		{[]string{"--duration", "1s", "--events", "0"}, "--events must be at least 1"},
 		{[]string{"--rate", "-1"}, "--rate must not be negative"},
 		{[]string{"--via", "smoke"}, "--via"},
+		{[]string{"--publishers", "0"}, "--publishers must be at least 1"},
+		{[]string{"--workers", "0"}, "--workers must be at least 1"},
 		{[]string{"--tenant", "a/b"}, "--tenant"},
 	} {
 		out, err := runEdxbus(t, append([]string{"bench", "--report-dir", t.TempDir()}, tc.args...)...)
