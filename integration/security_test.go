@@ -26,21 +26,23 @@ type secrets struct {
 	dir                                    string
 	signingKey, otherKey                   []byte
 	studio, discovery, admin, intruder     string // Pulsar tokens
+	expired                                string // discovery's, past its expiry
 	ingestToken, redisPassword, pgPassword string
 }
 
 func newSecrets(t *testing.T) *secrets {
 	s := &secrets{dir: t.TempDir(), signingKey: []byte("k-" + uuid.NewString()), otherKey: []byte("o-" + uuid.NewString()),
 		ingestToken: "ingest-" + uuid.NewString(), redisPassword: "redis-" + uuid.NewString(), pgPassword: "pg-" + uuid.NewString()}
-	sign := func(key []byte, sub string) string {
-		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: sub, ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}).SignedString(key)
+	sign := func(key []byte, sub string, expires time.Duration) string {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: sub, ExpiresAt: jwt.NewNumericDate(time.Now().Add(expires))}).SignedString(key)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return tok
 	}
-	s.studio, s.discovery, s.admin = sign(s.signingKey, "studio"), sign(s.signingKey, "discovery"), sign(s.signingKey, "admin")
-	s.intruder = sign(s.otherKey, "discovery")
+	s.studio, s.discovery, s.admin = sign(s.signingKey, "studio", time.Hour), sign(s.signingKey, "discovery", time.Hour), sign(s.signingKey, "admin", time.Hour)
+	s.intruder = sign(s.otherKey, "discovery", time.Hour)
+	s.expired = sign(s.signingKey, "discovery", -time.Minute)
 	return s
 }
 
@@ -61,7 +63,7 @@ func (s *secrets) file(t *testing.T, name, content string) string {
 
 func (s *secrets) all() map[string]string {
 	return map[string]string{"signing key": string(s.signingKey), "studio token": s.studio, "discovery token": s.discovery,
-		"admin token": s.admin, "intruder token": s.intruder, "ingest token": s.ingestToken,
+		"admin token": s.admin, "intruder token": s.intruder, "expired token": s.expired, "ingest token": s.ingestToken,
 		"redis password": s.redisPassword, "postgres password": s.pgPassword}
 }
 
@@ -102,10 +104,12 @@ func waitHTTPS(t *testing.T, hc *http.Client, url string) {
 // TestSecuredPipeline runs broker, ingest and consumer as separate processes
 // with everything secured: Pulsar over TLS with token authentication and
 // namespace permissions, Redis over TLS with a password, PostgreSQL with
-// sslmode=verify-full, the ingest behind bearer tokens. Secrets come only
-// from files. Then a consumer with a token signed by another key is refused
-// with AuthenticationError and consumes nothing, and the output of every
-// process is searched for each secret and for the events' payloads.
+// sslmode=verify-full and a password it checks, the ingest over HTTPS behind
+// bearer tokens. Secrets come only from files. Then consumers with a token
+// signed by another key, an expired token, or a role that may only produce
+// are refused (AuthenticationError, AuthorizationError) and consume nothing,
+// and the output of every process is searched for each secret and for the
+// events' payloads.
 func TestSecuredPipeline(t *testing.T) {
 	if os.Getenv("EDXBUS_PULSAR_URL") != "" {
 		t.Skip("runs its own secured broker")
@@ -124,21 +128,23 @@ func TestSecuredPipeline(t *testing.T) {
 
 	redisAddr := startRedisTLS(t, ca, sec.redisPassword)
 	pgCert, pgKey := ca.Issue(t, "db", "localhost")
-	pg := testenv.StartPostgres(t, testenv.WithPostgresSSL(pgCert, pgKey))
-	storeDSN := strings.Replace(pg.URL("localhost", "sslmode=verify-full&sslrootcert="+ca.CertFile()), "postgres@", "postgres:"+sec.pgPassword+"@", 1)
+	pg := testenv.StartPostgres(t, testenv.WithPostgresSSL(pgCert, pgKey), testenv.WithPostgresPassword(sec.pgPassword))
+	storeDSN := pg.URL("localhost", "sslmode=verify-full&sslrootcert="+ca.CertFile()) // no password: it comes from a file
 
 	pulsar := []string{"--pulsar-url", "pulsar+ssl://" + addr, "--pulsar-admin-url", adminURL, "--pulsar-tls-trust-certs-file", ca.CertFile(),
 		"--topic-prefix", "secure", "--pulsar-operation-timeout", "5s"}
 	ingestAddr := freeAddr(t)
+	ingestCert, ingestKey := ca.Issue(t, "ingest", "127.0.0.1")
 	procs = append(procs, start(t, "ingest", append([]string{"ingest", "--http-addr", ingestAddr, "--outbox-dir", filepath.Join(t.TempDir(), "outbox"),
-		"--pulsar-auth-token-file", sec.file(t, "studio.token", sec.studio),
+		"--pulsar-auth-token-file", sec.file(t, "studio.token", sec.studio), "--http-tls-cert-file", ingestCert, "--http-tls-key-file", ingestKey,
 		"--ingest-token-file", sec.file(t, "ingest.tokens", "# rotated monthly\n"+sec.ingestToken)}, pulsar...)...))
-	waitHTTP(t, "http://"+ingestAddr+"/readyz")
+	waitHTTPS(t, hc, "https://"+ingestAddr+"/readyz")
 
 	consumerArgs := func(tokenFile, sub, httpAddr string) []string {
 		return append([]string{"consume", "--http-addr", httpAddr, "--subscription", sub, "--pulsar-auth-token-file", tokenFile,
 			"--redis-url", "rediss://" + redisAddr + "/0", "--redis-tls-ca-file", ca.CertFile(),
-			"--redis-password-file", sec.file(t, "redis.password", sec.redisPassword), "--store-dsn", storeDSN}, pulsar...)
+			"--redis-password-file", sec.file(t, "redis.password", sec.redisPassword), "--store-dsn", storeDSN,
+			"--store-password-file", sec.file(t, "pg.password", sec.pgPassword)}, pulsar...)
 	}
 	consAddr := freeAddr(t)
 	procs = append(procs, start(t, "consumer", consumerArgs(sec.file(t, "discovery.token", sec.discovery), "discovery", consAddr)...))
@@ -148,11 +154,11 @@ func TestSecuredPipeline(t *testing.T) {
 	marker := "PayloadMarker-" + uuid.NewString()[:8]
 	const n = 20
 	post := func(token, key string) int {
-		req, _ := http.NewRequest(http.MethodPost, "http://"+ingestAddr+"/v1/events/"+catalogType, strings.NewReader(catalogBody(key, marker, false)))
+		req, _ := http.NewRequest(http.MethodPost, "https://"+ingestAddr+"/v1/events/"+catalogType, strings.NewReader(catalogBody(key, marker, false)))
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,27 +176,41 @@ func TestSecuredPipeline(t *testing.T) {
 			t.Fatalf("event %d: %d", i, code)
 		}
 	}
-	st := openStore(t, storeDSN)
+	st := openStore(t, strings.Replace(storeDSN, "postgres@", "postgres:"+sec.pgPassword+"@", 1))
 	eventually(t, "20 secured events applied", func() bool {
 		c, err := st.Counts(context.Background())
 		return err == nil && c.CourseRuns == n
 	})
 
-	// A consumer whose token is signed by another key is refused and gets
-	// nothing: it exits with AuthenticationError, and the broker has no
-	// subscription of its name.
-	intruder := start(t, "intruder", consumerArgs(sec.file(t, "intruder.token", sec.intruder), "intruder", freeAddr(t))...)
-	procs = append(procs, intruder)
-	select {
-	case <-intruder.done:
-	case <-time.After(60 * time.Second):
-		t.Fatal("the consumer with a bad token is still running")
+	// Consumers with a token signed by another key, an expired token, or a
+	// role that may produce but not consume are refused and get nothing:
+	// each exits non-zero naming Pulsar's error, and the broker has no
+	// subscription of theirs.
+	refused := []struct {
+		name, token, want string
+		p                 *proc
+	}{
+		{name: "intruder", token: sec.intruder, want: "AuthenticationError"},
+		{name: "expired", token: sec.expired, want: "AuthenticationError"},
+		{name: "producer-only", token: sec.studio, want: "AuthorizationError"},
 	}
-	if code := intruder.cmd.ProcessState.ExitCode(); code == 0 {
-		t.Errorf("bad-token consumer exited 0")
+	for i, r := range refused { // all at once: each waits out its operation timeout
+		refused[i].p = start(t, r.name, consumerArgs(sec.file(t, r.name+".token", r.token), r.name, freeAddr(t))...)
+		procs = append(procs, refused[i].p)
 	}
-	if out := intruder.text(); !strings.Contains(out, "AuthenticationError") {
-		t.Errorf("bad-token consumer did not report AuthenticationError:\n%s", out)
+	for _, r := range refused {
+		p := r.p
+		select {
+		case <-p.done:
+		case <-time.After(60 * time.Second):
+			t.Fatalf("the %s consumer is still running", r.name)
+		}
+		if code := p.cmd.ProcessState.ExitCode(); code == 0 {
+			t.Errorf("the %s consumer exited 0", r.name)
+		}
+		if out := p.text(); !strings.Contains(out, r.want) {
+			t.Errorf("the %s consumer did not report %s:\n%s", r.name, r.want, out)
+		}
 	}
 	req, _ := http.NewRequest(http.MethodGet, adminURL+"/admin/v2/persistent/public/default/secure-course-catalog-info-changed/subscriptions", nil)
 	req.Header.Set("Authorization", "Bearer "+sec.admin)
@@ -203,6 +223,9 @@ func TestSecuredPipeline(t *testing.T) {
 	resp.Body.Close()
 	if strings.Join(subs, ",") != "discovery" {
 		t.Errorf("subscriptions %v, want only discovery", subs)
+	}
+	if c, err := st.Counts(context.Background()); err != nil || c.AppliedEvents != n {
+		t.Errorf("after the refused consumers the store holds %+v (%v), want the %d events applied once", c, err, n)
 	}
 
 	// Stop everything (SIGTERM drains and logs), then scan every output.

@@ -106,3 +106,43 @@ func FuzzRedactDSN(f *testing.F) {
 		}
 	})
 }
+
+// WithPassword puts the password into either DSN form, replacing one already
+// there, and refuses SQLite.
+func TestWithPasswordForms(t *testing.T) {
+	for _, tc := range []struct{ dsn, want string }{
+		{"postgres://app@db/catalog?sslmode=require", "postgres://app:n%27ew%20pw@db/catalog?sslmode=require"},
+		{"postgres://app:old@db/catalog?password=old2", "postgres://app:n%27ew%20pw@db/catalog"},
+		{"postgres://db/catalog", "postgres://:n%27ew%20pw@db/catalog"},
+		{"host=db user=app password=old dbname=catalog", `host=db user=app  dbname=catalog password='n\'ew pw'`},
+		{"host=db dbname=catalog", `host=db dbname=catalog password='n\'ew pw'`},
+	} {
+		got, err := withPassword(tc.dsn, "n'ew pw")
+		if err != nil || got != tc.want {
+			t.Errorf("withPassword(%q) = %q, %v; want %q", tc.dsn, got, err, tc.want)
+		}
+	}
+	if _, err := Open(context.Background(), "sqlite:"+t.TempDir()+"/x.db", WithPassword("pw")); err == nil {
+		t.Error("a password for SQLite was accepted")
+	}
+}
+
+// The password given apart from the DSN is the one PostgreSQL checks.
+func TestWithPasswordAuthenticates(t *testing.T) {
+	pg := testenv.StartPostgres(t, testenv.WithPostgresPassword("pg-secret-1"))
+	if _, err := Open(context.Background(), pg.DSN()+"&connect_timeout=5"); err == nil {
+		t.Fatal("connected without the password")
+	}
+	_, err := Open(context.Background(), pg.DSN(), WithPassword("wrong-pw-7x"))
+	if err == nil {
+		t.Fatal("connected with a wrong password")
+	}
+	if strings.Contains(err.Error(), "wrong-pw-7x") {
+		t.Errorf("the error shows the password: %v", err)
+	}
+	s, err := Open(context.Background(), pg.DSN(), WithPassword("pg-secret-1"))
+	if err != nil {
+		t.Fatalf("with the password: %v", err)
+	}
+	s.Close()
+}

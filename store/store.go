@@ -34,10 +34,11 @@ func (d dialect) String() string {
 
 // Store is the catalog store. It is safe for concurrent use.
 type Store struct {
-	db      *sql.DB
-	dialect dialect
-	now     func() time.Time
-	retries int
+	db       *sql.DB
+	dialect  dialect
+	now      func() time.Time
+	retries  int
+	password string // PostgreSQL: replaces the DSN's
 	// writer admits one write transaction of this process at a time on
 	// SQLite, which has one writer anyway: waiting here is a queue, waiting
 	// in SQLite's busy handler is sleep-and-poll (1, 2, 5, … ms).
@@ -55,6 +56,11 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 // it loses a lock or serialization race (default 5).
 func WithConflictRetries(n int) Option { return func(s *Store) { s.retries = n } }
 
+// WithPassword sets the PostgreSQL password, replacing any in the DSN, so it
+// can come from a file or a secret store instead of the DSN (PGPASSWORD and
+// PGPASSFILE work as with libpq too).
+func WithPassword(password string) Option { return func(s *Store) { s.password = password } }
+
 // Open connects to the store named by dsn and brings its schema up to date.
 //
 //	sqlite:PATH, file:PATH, or a path ending in .db   SQLite (WAL, foreign keys)
@@ -69,6 +75,14 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	driverName, source, d, err := parseDSN(dsn)
 	if err != nil {
 		return nil, err
+	}
+	if s.password != "" {
+		if d != dialectPostgres {
+			return nil, errors.New("store: a password applies to PostgreSQL only")
+		}
+		if source, err = withPassword(source, s.password); err != nil {
+			return nil, err
+		}
 	}
 	db, err := sql.Open(driverName, source)
 	if err != nil {
@@ -153,6 +167,28 @@ func redactDSN(dsn string) string {
 	}
 	out := dsnPasswordKV.ReplaceAllString(dsn, "${1}xxxxx")
 	return dsnUserinfo.ReplaceAllString(out, "${1}xxxxx@")
+}
+
+// withPassword puts password into a PostgreSQL URL or keyword DSN.
+func withPassword(dsn, password string) (string, error) {
+	if isKeywordDSN(dsn) {
+		quoted := strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(password)
+		return dsnPasswordKV.ReplaceAllString(dsn, "") + " password='" + quoted + "'", nil
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", fmt.Errorf("store: DSN %q does not parse: %w", redactDSN(dsn), errors.Unwrap(err))
+	}
+	user := ""
+	if u.User != nil {
+		user = u.User.Username()
+	}
+	u.User = url.UserPassword(user, password)
+	if q := u.Query(); q.Has("password") {
+		q.Del("password")
+		u.RawQuery = q.Encode()
+	}
+	return u.String(), nil
 }
 
 // isKeywordDSN: libpq's "host=… user=… dbname=…" form, which only PostgreSQL

@@ -85,6 +85,7 @@ func (o *benchOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.c.redisURL, "redis-url", "", "dedupe Redis: redis://, rediss://, redis+cluster:// or redis+sentinel:// (default: in-process)")
 	o.c.redisSecurity.addFlags(fs)
 	fs.StringVar(&o.c.storeDSN, "store-dsn", "", "catalog store: sqlite:PATH or postgres://… (default: SQLite in a temporary directory)")
+	o.c.addStorePasswordFlag(fs)
 }
 
 func (o *benchOptions) validate() error {

@@ -39,6 +39,7 @@ type consumerOptions struct {
 	dedupeUnavailable string
 	publisherEnabled  bool
 	storeDSN          string
+	storePassFile     string
 	redisURL          string
 	redisSecurity     redisSecurity
 	replayFrom        string
@@ -63,10 +64,31 @@ func (o *consumerOptions) addFlags(fs *pflag.FlagSet, defaultStore string) {
 	fs.DurationVar(&o.dedupeLease, "dedupe-lease", 30*time.Second, "how long a consumer holds an event it is handling")
 	fs.StringVar(&o.dedupeUnavailable, "dedupe-unavailable", "wait", "while Redis is down: wait (stop, back off, not ready) or bypass (rely on the store alone)")
 	fs.BoolVar(&o.publisherEnabled, "publisher-enabled", true, "apply catalog events (false: log and skip them, like Discovery's publisher switch)")
-	fs.StringVar(&o.storeDSN, "store-dsn", defaultStore, "catalog store: sqlite:PATH or postgres://…")
+	fs.StringVar(&o.storeDSN, "store-dsn", defaultStore, "catalog store: sqlite:PATH, postgres://… or host=… dbname=… (PostgreSQL keywords)")
+	o.addStorePasswordFlag(fs)
 	fs.StringVar(&o.redisURL, "redis-url", "", "dedupe Redis: redis://, rediss://, redis+cluster:// or redis+sentinel:// (rediss+… for TLS)")
 	o.redisSecurity.addFlags(fs)
 	fs.StringVar(&o.replayFrom, "replay-from", "", "RFC 3339 time: rewind the subscription to it at start, then keep consuming")
+}
+
+func (o *consumerOptions) addStorePasswordFlag(fs *pflag.FlagSet) {
+	fs.StringVar(&o.storePassFile, "store-password-file", "", "file holding the PostgreSQL password (replaces the DSN's; PGPASSWORD and PGPASSFILE work too)")
+}
+
+// storeOptions reads --store-password-file.
+func (o *consumerOptions) storeOptions() ([]store.Option, error) {
+	if o.storePassFile == "" {
+		return nil, nil
+	}
+	raw, err := os.ReadFile(o.storePassFile)
+	if err != nil {
+		return nil, fmt.Errorf("--store-password-file: %w", err)
+	}
+	password := strings.TrimRight(string(raw), "\r\n")
+	if password == "" {
+		return nil, errors.New("--store-password-file is empty")
+	}
+	return []store.Option{store.WithPassword(password)}, nil
 }
 
 func (o *consumerOptions) config(p *pulsarOptions) (consumer.Config, error) {
@@ -145,7 +167,11 @@ func buildConsumer(ctx context.Context, o *consumerOptions, p *pulsarOptions, cl
 			return nil, fmt.Errorf("--store-dsn: %w", err)
 		}
 	}
-	side.store, err = store.Open(ctx, o.storeDSN)
+	storeOpts, err := o.storeOptions()
+	if err != nil {
+		return nil, err
+	}
+	side.store, err = store.Open(ctx, o.storeDSN, storeOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +240,7 @@ flight and flushes acknowledgements.`,
 				return err
 			}
 			defer side.close()
-			addr, httpDone, err := serveHTTP(ctx, httpAddr, opsMux(reg, side.readiness()...), log)
+			addr, httpDone, err := serveHTTP(ctx, httpAddr, opsMux(reg, side.readiness()...), log, nil)
 			if err != nil {
 				return err
 			}

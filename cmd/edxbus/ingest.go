@@ -29,6 +29,8 @@ type producerOptions struct {
 	rateBurst      int
 	maxBodyBytes   int64
 	maxMessageSize int
+	httpTLSCert    string
+	httpTLSKey     string
 }
 
 func (o *producerOptions) addFlags(fs *pflag.FlagSet, defaultOutbox string) {
@@ -44,6 +46,8 @@ func (o *producerOptions) addIngestFlags(fs *pflag.FlagSet) {
 	fs.Float64Var(&o.rateLimit, "ingest-rate-limit", 0, "requests per second each bearer token may send (requests without a valid token share one budget); 0: no limit")
 	fs.IntVar(&o.rateBurst, "ingest-rate-burst", 100, "burst allowed above --ingest-rate-limit")
 	fs.Int64Var(&o.maxBodyBytes, "max-body-bytes", 1<<20, "largest request body the ingest accepts")
+	fs.StringVar(&o.httpTLSCert, "http-tls-cert-file", "", "PEM certificate to serve the HTTP port over TLS (reloaded when the file changes)")
+	fs.StringVar(&o.httpTLSKey, "http-tls-key-file", "", "PEM private key of --http-tls-cert-file")
 }
 
 // producerSide is a running producer with what it owns.
@@ -123,6 +127,7 @@ func newIngestCommand(g *globalOptions) *cobra.Command {
 		p        pulsarOptions
 		o        producerOptions
 		httpAddr string
+		insecure bool
 	)
 	cmd := &cobra.Command{
 		Use:   "ingest",
@@ -136,7 +141,14 @@ the outbox to Pulsar in order and keeps events while the broker is away. Also se
   curl -X POST localhost:8090/v1/events/org.openedx.content_authoring.course.catalog_info.changed.v1 -d @event.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkIngestExposure("--http-addr", httpAddr, o.tokenFile, insecure); err != nil {
+				return err
+			}
 			ingestOpts, err := o.ingestOptions()
+			if err != nil {
+				return err
+			}
+			tlsCfg, err := httpTLSConfig(o.httpTLSCert, o.httpTLSKey)
 			if err != nil {
 				return err
 			}
@@ -159,7 +171,7 @@ the outbox to Pulsar in order and keeps events while the broker is away. Also se
 				return nil
 			}})
 			mux.Handle("/v1/events/", producer.NewIngestHandler(side.producer, ingestOpts...))
-			addr, done, err := serveHTTP(ctx, httpAddr, mux, log)
+			addr, done, err := serveHTTP(ctx, httpAddr, mux, log, tlsCfg)
 			if err != nil {
 				return err
 			}
@@ -171,5 +183,6 @@ the outbox to Pulsar in order and keeps events while the broker is away. Also se
 	o.addFlags(cmd.Flags(), "./.edxbus/outbox")
 	o.addIngestFlags(cmd.Flags())
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:8090", "listen address of the ingest, /healthz, /readyz and /metrics")
+	cmd.Flags().BoolVar(&insecure, "insecure", false, "allow --http-addr beyond loopback without --ingest-token-file (anyone reaching the port can publish)")
 	return cmd
 }

@@ -46,6 +46,13 @@ every few seconds. Ctrl-C shuts down cleanly; running again resumes from the sam
 			if err := b.validate(); err != nil {
 				return err
 			}
+			if err := checkIngestExposure("--http-addr", httpAddr, o.tokenFile, b.insecureListenAll); err != nil {
+				return err
+			}
+			tlsCfg, err := httpTLSConfig(o.httpTLSCert, o.httpTLSKey)
+			if err != nil {
+				return err
+			}
 			log, err := g.logger(os.Stderr)
 			if err != nil {
 				return err
@@ -101,7 +108,7 @@ every few seconds. Ctrl-C shuts down cleanly; running again resumes from the sam
 			}
 			mux.Handle("/v1/events/", producer.NewIngestHandler(prod.producer, ingestOpts...))
 			catalogAPI(mux, cons.store)
-			addr, httpDone, err := serveHTTP(ctx, httpAddr, mux, log)
+			addr, httpDone, err := serveHTTP(ctx, httpAddr, mux, log, tlsCfg)
 			if err != nil {
 				return err
 			}
@@ -114,7 +121,11 @@ every few seconds. Ctrl-C shuts down cleanly; running again resumes from the sam
 			fmt.Fprintf(out, "  redis    %s\n", redisNote)
 			fmt.Fprintf(out, "  store    %s (%s)\n", cons.store.Dialect(), storeLabel(c.storeDSN))
 			fmt.Fprintf(out, "  outbox   %s\n", o.outboxDir)
-			fmt.Fprintf(out, "  http     http://%s  (POST /v1/events/{type}, GET /v1/catalog/course-runs/{key}, /healthz, /readyz, /metrics)\n", addr)
+			scheme := "http"
+			if tlsCfg != nil {
+				scheme = "https"
+			}
+			fmt.Fprintf(out, "  http     %s://%s  (POST /v1/events/{type}, GET /v1/catalog/course-runs/{key}, /healthz, /readyz, /metrics)\n", scheme, addr)
 
 			consDone := make(chan error, 1)
 			runCtx, stopConsumer := context.WithCancel(context.WithoutCancel(ctx))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -162,10 +163,13 @@ func opsMux(reg *prometheus.Registry, checks ...readiness) *http.ServeMux {
 
 // serveHTTP listens on addr and serves until ctx ends, then shuts down
 // gracefully. It returns the bound address at once.
-func serveHTTP(ctx context.Context, addr string, h http.Handler, l zerolog.Logger) (string, <-chan error, error) {
+func serveHTTP(ctx context.Context, addr string, h http.Handler, l zerolog.Logger, tlsCfg *tls.Config) (string, <-chan error, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	done := make(chan error, 1)

@@ -46,6 +46,7 @@ type Postgres struct {
 	uid, gid int
 	settings []string // -c name=value
 	ssl      bool
+	password string // "": TCP connections are trusted
 	cmd      *exec.Cmd
 	done     chan struct{}
 }
@@ -62,6 +63,13 @@ func WithPostgresSSL(certFile, keyFile string) PostgresOption {
 		p.ssl = true
 		p.settings = append(p.settings, "ssl=on", "ssl_cert_file="+certFile, "ssl_key_file="+keyFile)
 	}
+}
+
+// WithPostgresPassword makes TCP connections prove this password for the
+// "postgres" user (scram-sha-256), so a test can show a wrong or missing
+// password is refused; the server's own socket stays trusted.
+func WithPostgresPassword(password string) PostgresOption {
+	return func(p *Postgres) { p.password = password }
 }
 
 // WithPostgresSetting adds a server setting (postgres -c name=value).
@@ -112,8 +120,18 @@ func StartPostgres(t testing.TB, opts ...PostgresOption) *Postgres {
 			p.settings[i] = name + "=" + p.copyOwned(t, file, name+".pem")
 		}
 	}
-	if out, err := p.command(filepath.Join(bin, "initdb"), "-D", p.dataDir(), "-U", "postgres", "-A", "trust",
-		"-E", "UTF8", "--locale=C", "--no-sync").CombinedOutput(); err != nil {
+	auth := []string{"-A", "trust"}
+	if p.password != "" {
+		pwFile := filepath.Join(p.dir, "pwfile")
+		if err := os.WriteFile(pwFile, []byte(p.password+"\n"), 0o600); err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+		p.chown(t, pwFile)
+		defer os.Remove(pwFile)
+		auth = []string{"--auth-local=trust", "--auth-host=scram-sha-256", "--pwfile=" + pwFile}
+	}
+	initdb := append([]string{"-D", p.dataDir(), "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"}, auth...)
+	if out, err := p.command(filepath.Join(bin, "initdb"), initdb...).CombinedOutput(); err != nil {
 		t.Fatalf("testenv: initdb: %v\n%s", err, out)
 	}
 	// The free port may be taken between probing and binding: try a few.

@@ -3,6 +3,7 @@ package testenv_test
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -77,5 +78,21 @@ func TestPostgresSSL(t *testing.T) {
 	db := openPG(t, pg.URL("localhost", "sslmode=verify-full&sslrootcert="+other.CertFile()))
 	if err := db.PingContext(context.Background()); err == nil {
 		t.Fatal("verify-full accepted a certificate from another CA")
+	}
+}
+
+// With WithPostgresPassword a TCP connection needs the password: none or a
+// wrong one is refused, the right one connects.
+func TestPostgresPassword(t *testing.T) {
+	pg := testenv.StartPostgres(t, testenv.WithPostgresPassword("right-horse"))
+	for _, tc := range []struct {
+		userinfo string
+		ok       bool
+	}{{"postgres", false}, {"postgres:wrong", false}, {"postgres:right-horse", true}} {
+		dsn := strings.Replace(pg.DSN(), "postgres@", tc.userinfo+"@", 1)
+		err := openPG(t, dsn).PingContext(context.Background())
+		if (err == nil) != tc.ok {
+			t.Errorf("as %s: %v, want ok=%v", tc.userinfo, err, tc.ok)
+		}
 	}
 }
