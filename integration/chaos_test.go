@@ -47,9 +47,11 @@ type chaosVariant struct {
 // poison events are mixed in and, on PostgreSQL, the database is killed and
 // restarted and fails a fraction of the applies. At the end, from the store:
 // the catalog equals the source of truth (every run in the state of its
-// newest event) and every event was applied exactly once; from the broker:
-// every event was stored, the subscription has no backlog, and the
-// dead-letter topic holds the poison and nothing else.
+// newest event) and every event was recorded once and, by the apply audit,
+// written at most once; from the broker: every event was stored, the
+// subscription has no backlog, and the dead-letter topic holds the poison
+// and nothing else. Every fault must have fired, as often as planned, while
+// events were still being posted, and redeliveries must have been seen.
 func TestChaos(t *testing.T) {
 	if os.Getenv("EDXBUS_PULSAR_URL") != "" {
 		t.Skip("restarts the embedded broker; not meaningful against an external cluster")
@@ -75,10 +77,11 @@ func runChaos(t *testing.T, v chaosVariant) {
 	rds := redisProc(t, redisPort)
 	e.redisURL = "redis://127.0.0.1:" + redisPort + "/0"
 	waitTCP(t, "127.0.0.1:"+redisPort)
-	st := openStore(t, e.storeDSN) // creates the tables the trigger needs
+	st := openStore(t, e.storeDSN) // creates the tables the triggers need
 	if pg != nil {
 		injectStoreFailures(t, pg.DSN(), chaosFail)
 	}
+	installApplyAudit(t, e.storeDSN)
 
 	// A short lease, so that events a killed consumer held are taken over
 	// within the run; max-deliveries far above what kills, outages and
@@ -90,6 +93,9 @@ func runChaos(t *testing.T, v chaosVariant) {
 	t0 := time.Now().UTC().Add(-time.Hour)
 	want := map[string]string{} // run → name of its newest event
 	faults := map[string]int{}
+	// Of each one-off fault, how many events were still to be posted when it
+	// fired: none means it hit no flowing stream.
+	eventsAfter := map[string]int{}
 	poison := 0
 	// Deliveries counted by each consumer, read from its /metrics just
 	// before it is killed and from the survivors at the end.
@@ -127,10 +133,15 @@ func runChaos(t *testing.T, v chaosVariant) {
 		schedule = append(schedule,
 			fault{chaosStream * 5 / 8, "postgres killed", func() { pg.Kill(t); pgDown = true }},
 			// Down for a second while events keep coming: applies fail.
-			fault{chaosStream*5/8 + time.Second, "", func() { pg.Start(t); pgDown = false }})
+			fault{chaosStream*5/8 + time.Second, "postgres restarted", func() { pg.Start(t); pgDown = false }})
+	}
+	planned := make([]string, 0, len(schedule))
+	for _, f := range schedule {
+		planned = append(planned, f.name)
 	}
 	begin := time.Now()
 	nextKill := begin.Add(jitter(rng))
+	var lastKill time.Duration // into the stream: the headroom left for kills
 	for i := 0; i < chaosEvents; i++ {
 		time.Sleep(time.Until(begin.Add(chaosStream * time.Duration(i) / chaosEvents)))
 		key := pl.key(fmt.Sprintf("X%d", i%chaosRuns), "1")
@@ -145,6 +156,7 @@ func runChaos(t *testing.T, v chaosVariant) {
 		for len(schedule) > 0 && time.Since(begin) >= schedule[0].at {
 			schedule[0].do()
 			faults[schedule[0].name]++
+			eventsAfter[schedule[0].name] = chaosEvents - 1 - i
 			schedule = schedule[1:]
 		}
 		// A replacement needs the store to start: no kills while it is down.
@@ -154,15 +166,28 @@ func runChaos(t *testing.T, v chaosVariant) {
 			live[n].stop(syscall.SIGKILL)
 			live[n] = pl.addConsumer(consumerArgs...)
 			faults["consumer killed"]++
+			lastKill = time.Since(begin)
 			nextKill = time.Now().Add(jitter(rng))
 		}
 	}
+	// Faults still due when the stream ended run now, to bring the services
+	// back, and fail the check below (eventsAfter stays 0).
 	for _, f := range schedule {
 		f.do()
 		faults[f.name]++
 	}
-	delete(faults, "")
 	streamed := time.Since(begin)
+	for _, name := range planned {
+		if faults[name] != 1 || eventsAfter[name] == 0 {
+			t.Errorf("fault %q fired %d times, with %d events still to post; want once, mid-stream", name, faults[name], eventsAfter[name])
+		}
+	}
+	// Kills only happen inside the loop, each waiting for its replacement to
+	// be ready; on a loaded machine the stream can end before the last few.
+	// Fewer than half means they hardly happened at all.
+	if k := faults["consumer killed"]; k < chaosKills/2 {
+		t.Errorf("%d consumers killed during the stream (the last %v in), want at least %d of the %d planned", k, lastKill.Round(time.Millisecond), chaosKills/2, chaosKills)
+	}
 
 	eventually(t, "the catalog equal to the source of truth", func() bool {
 		for key, name := range want {
@@ -174,18 +199,26 @@ func runChaos(t *testing.T, v chaosVariant) {
 		return true
 	})
 	// Every event recorded once in the store's inbox (stale ones included);
-	// poison is refused before it is recorded.
-	var applied int64
-	eventually(t, "every event applied exactly once", func() bool {
+	// poison is refused before it is recorded. The inbox cannot count twice:
+	// the apply audit below checks that nothing was applied twice.
+	var counts struct{ applied, runs int64 }
+	eventually(t, "every event recorded in the inbox", func() bool {
 		c, err := st.Counts(context.Background())
-		applied = c.AppliedEvents
-		return err == nil && applied == chaosEvents
+		counts.applied, counts.runs = c.AppliedEvents, c.CourseRuns
+		return err == nil && counts.applied == chaosEvents
 	})
+	if counts.runs != chaosRuns {
+		t.Errorf("the store holds %d course runs, want %d", counts.runs, chaosRuns)
+	}
 	topic := pl.prefix + "-course-catalog-info-changed"
-	eventually(t, "no backlog left on the subscription", func() bool {
+	// A missing subscription would read as zero backlog: it must be there.
+	eventually(t, "the subscription there, with no backlog", func() bool {
 		s, err := topicStats(e.adminURL, topic)
-		return err == nil && s.Subscriptions[pl.sub].MsgBacklog == 0 && s.Subscriptions[pl.sub].UnackedMessages == 0
+		sub, ok := s.Subscriptions[pl.sub]
+		return err == nil && ok && sub.MsgBacklog == 0 && sub.UnackedMessages == 0
 	})
+	// Nothing is in flight any more: every write the audit saw is final.
+	outcomes := checkApplyAudit(t, e.storeDSN)
 	stats, err := topicStats(e.adminURL, topic)
 	if err != nil {
 		t.Fatal(err)
@@ -210,6 +243,11 @@ func runChaos(t *testing.T, v chaosVariant) {
 	// its SIGKILL is not counted; messages prefetched but never handled are
 	// not deliveries here either.
 	redelivered := int(seen["received"]) - chaosEvents - poison
+	// Kills, the broker restart and the Redis restart each leave messages
+	// unacknowledged or undeduplicated: some must come back.
+	if redelivered <= 0 {
+		t.Errorf("no redelivery seen (%d deliveries handled for %d messages)", int(seen["received"]), chaosEvents+poison)
+	}
 	if pg != nil {
 		// Counted from the server log: the trigger's own writes would be
 		// rolled back with the failing transaction.
@@ -220,12 +258,15 @@ func runChaos(t *testing.T, v chaosVariant) {
 		if faults["store lock timeout"] == 0 {
 			t.Error("no store failure reached the consumers")
 		}
+		if faults["store serialization failure"] == 0 {
+			t.Error("no serialization failure for the store to retry")
+		}
 	}
-	t.Logf("chaos %s: %d events over %d runs streamed in %v, %d poison; faults injected: %v; "+
+	t.Logf("chaos %s: %d events over %d runs streamed in %v, %d poison; faults injected: %v (last kill %v in); "+
 		"redeliveries seen ≥ %d (%d deliveries handled: %.0f retried after a failure, %.0f duplicates acked, %.0f nacked as busy); "+
-		"%d events applied, %d dead letters",
-		v.name, chaosEvents, chaosRuns, streamed.Round(time.Millisecond), poison, faults,
-		redelivered, int(seen["received"]), seen["retried"], seen["duplicate"], seen["busy"], applied, dead)
+		"%d events recorded (by outcome %v), %d dead letters",
+		v.name, chaosEvents, chaosRuns, streamed.Round(time.Millisecond), poison, faults, lastKill.Round(time.Millisecond),
+		redelivered, int(seen["received"]), seen["retried"], seen["duplicate"], seen["busy"], counts.applied, outcomes, dead)
 }
 
 // injectStoreFailures makes a random fraction of course-run writes fail,

@@ -1,0 +1,141 @@
+package integration
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/edxbus/edxbus/store"
+)
+
+// The apply audit sees double applies, which the store's inbox cannot show:
+// applied_events.event_id is a primary key inserted with ON CONFLICT DO
+// NOTHING, so it holds each event once however often it was applied. A
+// trigger on course_runs copies the event id of every write into a table
+// with no key instead. It runs inside the apply's own transaction, so a
+// write rolled back (an injected failure, a killed consumer or database)
+// leaves no audit row, whatever order it fires in relative to chaos_fail: a
+// statement that raises undoes its triggers' writes too.
+const applyAuditTable = "chaos_apply_audit"
+
+// installApplyAudit adds the audit table and trigger to the store behind
+// dsn, whose tables must exist already. Install it before any consumer
+// writes.
+func installApplyAudit(t *testing.T, dsn string) {
+	t.Helper()
+	db, postgres := openRaw(t, dsn)
+	defer db.Close()
+	stmts := []string{`CREATE TABLE ` + applyAuditTable + ` (event_id TEXT NOT NULL)`}
+	if postgres {
+		stmts = append(stmts,
+			`CREATE FUNCTION chaos_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO `+applyAuditTable+` (event_id) VALUES (NEW.event_id);
+	RETURN NULL;
+END $$`,
+			`CREATE TRIGGER chaos_audit AFTER INSERT OR UPDATE ON course_runs FOR EACH ROW EXECUTE FUNCTION chaos_audit()`)
+	} else {
+		// SQLite triggers take one event each.
+		for _, op := range []string{"INSERT", "UPDATE"} {
+			stmts = append(stmts, `CREATE TRIGGER chaos_audit_`+strings.ToLower(op)+` AFTER `+op+` ON course_runs
+BEGIN INSERT INTO `+applyAuditTable+` (event_id) VALUES (NEW.event_id); END`)
+		}
+	}
+	for _, s := range stmts {
+		if _, err := db.ExecContext(context.Background(), s); err != nil {
+			t.Fatalf("install the apply audit: %v\n%s", err, s)
+		}
+	}
+}
+
+// checkApplyAudit fails the test unless every course-run write the audit saw
+// was made by one event recorded as applied or unchanged (the outcomes that
+// write; stale ones do not), each such event wrote exactly once, and no event
+// is left half-recorded. It returns the inbox's outcome counts.
+func checkApplyAudit(t *testing.T, dsn string) map[string]int {
+	t.Helper()
+	db, _ := openRaw(t, dsn)
+	defer db.Close()
+	ctx := context.Background()
+	writing := fmt.Sprintf("'%s', '%s'", store.OutcomeApplied, store.OutcomeUnchanged)
+
+	outcomes := map[string]int{}
+	rows, err := db.QueryContext(ctx, `SELECT outcome, COUNT(*) FROM applied_events GROUP BY outcome`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var o string
+		var n int
+		if err := rows.Scan(&o, &n); err != nil {
+			t.Fatal(err)
+		}
+		outcomes[o] = n
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// recordEvent inserts 'pending' and setOutcome replaces it in the same
+	// transaction: one left over was committed without its apply finishing.
+	if n := outcomes["pending"]; n > 0 {
+		t.Errorf("%d events left pending in applied_events", n)
+	}
+
+	var dups, twice int
+	var sample []string
+	rows, err = db.QueryContext(ctx, `SELECT event_id, COUNT(*) FROM `+applyAuditTable+` GROUP BY event_id HAVING COUNT(*) > 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			t.Fatal(err)
+		}
+		dups, twice = dups+1, twice+n
+		if len(sample) < 5 {
+			sample = append(sample, fmt.Sprintf("%s ×%d", id, n))
+		}
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if dups > 0 {
+		t.Errorf("%d events wrote their course run more than once (%d writes), e.g. %s", dups, twice, strings.Join(sample, ", "))
+	}
+
+	var audited, stray int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+applyAuditTable).Scan(&audited); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+applyAuditTable+` a WHERE NOT EXISTS (
+		SELECT 1 FROM applied_events e WHERE e.event_id = a.event_id AND e.outcome IN (`+writing+`))`).Scan(&stray); err != nil {
+		t.Fatal(err)
+	}
+	if stray > 0 {
+		t.Errorf("%d course-run writes by events not recorded as %s", stray, writing)
+	}
+	if want := outcomes[store.OutcomeApplied.String()] + outcomes[store.OutcomeUnchanged.String()]; audited != want {
+		t.Errorf("%d course-run writes audited; applied_events records %d events as %s", audited, want, writing)
+	}
+	return outcomes
+}
+
+// openRaw opens the database behind a store DSN as the chaos suite spells
+// them (sqlite:PATH or a postgres:// URL): the store runs no SQL of ours.
+func openRaw(t *testing.T, dsn string) (db *sql.DB, postgres bool) {
+	t.Helper()
+	driver, source := "pgx", dsn
+	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		// Consumers hold the write lock in turn: wait for it as they do.
+		driver, source = "sqlite", "file:"+path+"?_busy_timeout=10000"
+	}
+	db, err := sql.Open(driver, source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, driver == "pgx"
+}
