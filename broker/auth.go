@@ -224,6 +224,9 @@ func (b *Broker) authorize(id *identity, ns string, actions ...string) error {
 			return nil
 		}
 	}
+	// Logged here too: a client may show only the error code (the Go
+	// client does for lookups), so the broker's log is where the reason is.
+	b.log.Warn().Str("role", id.role).Str("namespace", ns).Strs("needs", actions).Msg("authorization refused")
 	return errorf(wire.ServerError_AuthorizationError, "role %q is not authorized to %s on namespace %s", id.role, strings.Join(actions, " or "), ns)
 }
 

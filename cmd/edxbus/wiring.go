@@ -293,8 +293,13 @@ func logArgs(e *zerolog.Event, args []interface{}) {
 // broker's reason to the error it prints.
 var lastBrokerRefusal atomic.Pointer[string]
 
-// explainRefusal appends the broker's last handshake refusal, if any, to err.
+// explainRefusal appends the broker's last handshake refusal, if any, to err,
+// and says what a bare AuthorizationError means: the Go client drops the
+// broker's reason from refused lookups.
 func explainRefusal(err error) error {
+	if strings.HasSuffix(err.Error(), "AuthorizationError") {
+		return fmt.Errorf("%w (the role of the Pulsar credentials lacks a permission on the topic's namespace: produce for ingest and produce, consume and produce for consume and dlq; the broker's log names the role)", err)
+	}
 	if msg := lastBrokerRefusal.Load(); msg != nil {
 		return fmt.Errorf("%w (%s)", err, *msg)
 	}

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,5 +34,18 @@ func TestMiniredisClockExpiresKeys(t *testing.T) {
 	}
 	if !m.Exists("long") {
 		t.Fatal("a key with an hour's TTL expired with the short one")
+	}
+}
+
+// A bare AuthorizationError (the Go client drops the broker's reason from a
+// refused lookup) is explained; another error is left as it is.
+func TestExplainRefusal(t *testing.T) {
+	refused := explainRefusal(fmt.Errorf("producer for x on y: %w", errors.New("AuthorizationError")))
+	if !strings.Contains(refused.Error(), "lacks a permission") || !strings.HasPrefix(refused.Error(), "producer for x on y: AuthorizationError") {
+		t.Errorf("explained as %q", refused)
+	}
+	other := errors.New("store: ping postgres: connection refused")
+	if got := explainRefusal(other); lastBrokerRefusal.Load() == nil && got != other {
+		t.Errorf("%q became %q", other, got)
 	}
 }
