@@ -68,6 +68,20 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// plaintextCredentials warns when clients would send tokens beyond loopback
+// without TLS, where anyone on the path can read and replay them.
+func (o *brokerOptions) plaintextCredentials() string {
+	if !o.security.authEnabled() || o.security.certFile != "" {
+		return ""
+	}
+	for _, addr := range []string{o.addr, o.adminAddr} {
+		if host, _, err := net.SplitHostPort(addr); err == nil && !isLoopback(host) {
+			return "authentication is on but TLS is not (--tls-cert-file): tokens cross the network in clear text"
+		}
+	}
+	return ""
+}
+
 func (o *brokerOptions) brokerOptions() ([]broker.Option, error) {
 	sec, err := o.security.options()
 	if err != nil {
@@ -121,6 +135,9 @@ local runs, tests and small single-machine set-ups; production points at an Apac
 			if err := o.security.grant(b); err != nil {
 				_ = b.Close()
 				return err
+			}
+			if w := o.plaintextCredentials(); w != "" {
+				log.Warn().Msg(w)
 			}
 			log.Info().Str("url", b.URL()).Str("admin", b.AdminAddr()).Str("data_dir", o.dataDir).Msg("broker started")
 			<-cmd.Context().Done()

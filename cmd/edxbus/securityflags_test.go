@@ -48,6 +48,13 @@ func TestBrokerBeyondLoopbackWithAuth(t *testing.T) {
 	if err := o.validate(); err != nil {
 		t.Fatal(err)
 	}
+	if w := o.plaintextCredentials(); !strings.Contains(w, "clear text") {
+		t.Errorf("tokens over plain TCP beyond loopback: warning %q", w)
+	}
+	o.security.certFile = "broker.pem"
+	if w := o.plaintextCredentials(); w != "" {
+		t.Errorf("with TLS: warning %q", w)
+	}
 	o.security = brokerSecurity{}
 	if err := o.validate(); err == nil {
 		t.Fatal("no auth, no --insecure, yet accepted")
