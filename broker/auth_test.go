@@ -20,6 +20,7 @@ import (
 
 	"github.com/edxbus/edxbus/broker"
 	"github.com/edxbus/edxbus/broker/brokertest"
+	"github.com/edxbus/edxbus/internal/testenv"
 )
 
 var secret = []byte("edxbus-test-secret-0123456789abc")
@@ -63,6 +64,31 @@ func authClient(t *testing.T, url string, auth pulsar.Authentication) pulsar.Cli
 	}
 	t.Cleanup(c.Close)
 	return c
+}
+
+// clientLogger keeps a Pulsar client's warnings. When the broker refuses
+// the CONNECT, or the TLS handshake fails, the Go client returns only
+// "connection error" to the caller and logs the actual reason at warning
+// level, so the log is where a test can check why it was refused.
+func clientLogger() (plog.Logger, *testenv.LogBuffer) {
+	buf := &testenv.LogBuffer{}
+	lg := logrus.New()
+	lg.SetLevel(logrus.WarnLevel)
+	lg.SetOutput(buf)
+	return plog.NewLoggerWithLogrus(lg), buf
+}
+
+// loggedAuthClient is authClient with its log kept (clientLogger).
+func loggedAuthClient(t *testing.T, url string, auth pulsar.Authentication) (pulsar.Client, *testenv.LogBuffer) {
+	t.Helper()
+	lg, buf := clientLogger()
+	c, err := pulsar.NewClient(pulsar.ClientOptions{URL: url, Authentication: auth, OperationTimeout: 3 * time.Second,
+		ConnectionTimeout: 2 * time.Second, Logger: lg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c, buf
 }
 
 func produceN(t *testing.T, c pulsar.Client, topic string, n int) {
@@ -127,34 +153,72 @@ func TestRefusedClientsMoveNoMessages(t *testing.T) {
 }
 
 // refuseAll tries, in parallel, to subscribe and produce with bad
-// credentials; each attempt must fail.
+// credentials. Each attempt must fail for its own reason and leave the topic
+// as it was: no message added, none delivered, no subscription created.
 func refuseAll(t *testing.T, b *broker.Broker, topic string) {
+	stored := storedMessages(t, b, topic)
 	for _, tc := range []struct {
-		name, want string
-		auth       pulsar.Authentication
+		name string
+		auth pulsar.Authentication
+		// handshake: the broker refuses the CONNECT itself. The caller then
+		// sees only "connection error" and want (the broker's message) is
+		// in the client's log; otherwise want is in the returned error.
+		handshake bool
+		want      string
 	}{
-		{"wrong key", "", pulsar.NewAuthenticationToken(token(t, jwt.SigningMethodHS256, []byte("not-the-secret-not-the-secret-xx"), "discovery", time.Hour))},
-		{"expired", "", pulsar.NewAuthenticationToken(token(t, jwt.SigningMethodHS256, secret, "discovery", -time.Minute))},
-		{"anonymous", "", nil},
-		{"wrong role", "AuthorizationError", pulsar.NewAuthenticationToken(token(t, jwt.SigningMethodHS256, secret, "studio", time.Hour))},
+		{"wrong key", pulsar.NewAuthenticationToken(token(t, jwt.SigningMethodHS256, []byte("not-the-secret-not-the-secret-xx"), "discovery", time.Hour)),
+			true, "AuthenticationError: Unable to authenticate: invalid token: token signature is invalid"},
+		{"expired", pulsar.NewAuthenticationToken(token(t, jwt.SigningMethodHS256, secret, "discovery", -time.Minute)),
+			true, "AuthenticationError: Unable to authenticate: invalid token: token has invalid claims: token is expired"},
+		{"anonymous", nil,
+			true, "AuthenticationError: Unable to authenticate: anonymous access is not allowed"},
+		// studio may produce, so only its subscription is refused.
+		{"wrong role", pulsar.NewAuthenticationToken(token(t, jwt.SigningMethodHS256, secret, "studio", time.Hour)),
+			false, `AuthorizationError: role "studio" is not authorized to consume on namespace public/default`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c := authClient(t, b.URL(), tc.auth)
-			cons, err := c.Subscribe(pulsar.ConsumerOptions{Topic: topic, SubscriptionName: "sneaky", SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest})
+			c, log := loggedAuthClient(t, b.URL(), tc.auth)
+			refused := func(op string, err error) {
+				t.Helper()
+				switch {
+				case err == nil:
+					t.Errorf("%s succeeded", op)
+				case tc.handshake && !strings.Contains(err.Error(), "connection error"):
+					t.Errorf("%s: error %q, want the client's \"connection error\"", op, err)
+				case !tc.handshake && !strings.Contains(err.Error(), tc.want):
+					t.Errorf("%s: error %q, want %q", op, err, tc.want)
+				}
+			}
+			sub := "sneaky-" + strings.ReplaceAll(tc.name, " ", "-")
+			cons, err := c.Subscribe(pulsar.ConsumerOptions{Topic: topic, SubscriptionName: sub, SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest})
 			if err == nil {
 				cons.Close()
-				t.Fatal("subscribe succeeded")
 			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %q, want %q", err, tc.want)
-			}
-			if tc.name != "wrong role" {
+			refused("subscribe", err)
+			if tc.handshake {
 				p, err := c.CreateProducer(pulsar.ProducerOptions{Topic: topic})
 				if err == nil {
+					_, _ = p.Send(ctxT(t), &pulsar.ProducerMessage{Payload: []byte("sneaky")})
 					p.Close()
-					t.Fatal("producer created")
 				}
+				refused("create producer", err)
+				if got := log.String(); !strings.Contains(got, tc.want) {
+					t.Errorf("client log does not say %q:\n%s", tc.want, got)
+				}
+			}
+			if n := storedMessages(t, b, topic); n != stored {
+				t.Errorf("topic holds %d messages, want %d", n, stored)
+			}
+			st, err := b.Stats(topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := st.Subscriptions[sub]; ok {
+				t.Errorf("subscription %q was created", sub)
+			}
+			if st.MsgOutCounter != 0 {
+				t.Errorf("%d messages delivered", st.MsgOutCounter)
 			}
 		})
 	}

@@ -2,7 +2,9 @@ package broker_test
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/rs/zerolog"
 	"github.com/sirupsen/logrus"
 
 	"github.com/edxbus/edxbus/broker"
@@ -21,28 +24,66 @@ import (
 // verified when given and TLS authentication on.
 func tlsBroker(t *testing.T, ca *testenv.CA, serverHosts ...string) *broker.Broker {
 	t.Helper()
+	b, _ := loggedTLSBroker(t, ca, tls.VerifyClientCertIfGiven, serverHosts...)
+	return b
+}
+
+// loggedTLSBroker is tlsBroker with a choice of clientAuth and the broker's
+// log kept: a failed handshake is logged there ("TLS handshake failed").
+func loggedTLSBroker(t *testing.T, ca *testenv.CA, clientAuth tls.ClientAuthType, serverHosts ...string) (*broker.Broker, *testenv.LogBuffer) {
+	t.Helper()
 	certFile, keyFile := ca.Issue(t, "broker", serverHosts...)
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: ca.Pool(), ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12}
-	return securedBroker(t, broker.WithTLS(tc), broker.WithTLSAuthentication())
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: ca.Pool(), ClientAuth: clientAuth, MinVersion: tls.VersionTLS12}
+	log := &testenv.LogBuffer{}
+	return securedBroker(t, broker.WithTLS(tc), broker.WithTLSAuthentication(), broker.WithLogger(zerolog.New(log))), log
 }
 
 type tlsClient struct {
 	trust         string
 	certFile, key string
 	auth          pulsar.Authentication
+	// serverName, when set, is the name the broker's certificate must carry
+	// instead of the host dialled (the Go client's options take it only
+	// from the URL, so this goes through a tls.Config of its own, which
+	// makes the client ignore certFile and a TLS authentication's
+	// certificate: use it with tokens).
+	serverName string
 }
 
 func (o tlsClient) connect(t *testing.T, b *broker.Broker) pulsar.Client {
 	t.Helper()
 	lg := logrus.New()
 	lg.SetLevel(logrus.ErrorLevel)
+	return o.newClient(t, b, plog.NewLoggerWithLogrus(lg))
+}
+
+// connectLogged is connect with the client's log kept (clientLogger).
+func (o tlsClient) connectLogged(t *testing.T, b *broker.Broker) (pulsar.Client, *testenv.LogBuffer) {
+	t.Helper()
+	lg, buf := clientLogger()
+	return o.newClient(t, b, lg), buf
+}
+
+func (o tlsClient) newClient(t *testing.T, b *broker.Broker, lg plog.Logger) pulsar.Client {
+	t.Helper()
 	opts := pulsar.ClientOptions{URL: b.URL(), OperationTimeout: 3 * time.Second, ConnectionTimeout: 2 * time.Second,
 		TLSTrustCertsFilePath: o.trust, TLSValidateHostname: true, Authentication: o.auth,
-		TLSCertificateFile: o.certFile, TLSKeyFilePath: o.key, Logger: plog.NewLoggerWithLogrus(lg)}
+		TLSCertificateFile: o.certFile, TLSKeyFilePath: o.key, Logger: lg}
+	if o.serverName != "" {
+		pem, err := os.ReadFile(o.trust)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			t.Fatalf("no certificate in %s", o.trust)
+		}
+		opts.TLSConfig = &tls.Config{RootCAs: roots, ServerName: o.serverName, MinVersion: tls.VersionTLS12}
+	}
 	c, err := pulsar.NewClient(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -135,42 +176,97 @@ func TestMutualTLSAuthentication(t *testing.T) {
 	}
 }
 
-// Certificates that do not verify stop the connection before anything is
-// sent: a broker certificate from an unknown CA or for another host, and a
-// client certificate from an unknown CA.
+// Certificates that do not verify stop the connection at the TLS handshake,
+// before CONNECT: a broker certificate from an unknown CA or for another
+// host, and a client certificate from an unknown CA on a broker that
+// requires one. The untrusted clients hold roles that may produce (studio)
+// and consume (discovery), so the certificate is all that stops them; a
+// trusted client stores messages first, so that the untrusted consumer
+// getting none of them means something.
 func TestUntrustedCertificatesAreRefused(t *testing.T) {
 	ca := testenv.NewCA(t)
 	other := testenv.NewCA(t)
-	b := tlsBroker(t, ca, "127.0.0.1")
-	wrongHost := tlsBroker(t, ca, "pulsar.example.org")
-	studioToken := pulsar.NewAuthenticationToken(token(t, jwt.SigningMethodHS256, secret, "studio", time.Hour))
-	strangerCert, strangerKey := other.Issue(t, "studio")
+	// A client that trusts trust and authenticates with a token.
+	withToken := func(trust, serverName string) func(*testing.T, string) tlsClient {
+		return func(t *testing.T, role string) tlsClient {
+			return tlsClient{trust: trust, serverName: serverName,
+				auth: pulsar.NewAuthenticationToken(token(t, jwt.SigningMethodHS256, secret, role, time.Hour))}
+		}
+	}
+	// A client that trusts ca and authenticates with a certificate from issuer.
+	withCertFrom := func(issuer *testenv.CA) func(*testing.T, string) tlsClient {
+		return func(t *testing.T, role string) tlsClient {
+			cert, key := issuer.Issue(t, role)
+			return tlsClient{trust: ca.CertFile(), auth: pulsar.NewAuthenticationTLS(cert, key)}
+		}
+	}
 	for _, tc := range []struct {
-		name   string
-		b      *broker.Broker
-		client tlsClient
+		name               string
+		brokerHost         string
+		clientAuth         tls.ClientAuthType
+		trusted, untrusted func(t *testing.T, role string) tlsClient
+		// The Go client returns only "connection error" to the caller and
+		// logs the TLS error (clientLog); brokerLog is the reason the
+		// broker logs for the failed handshake.
+		clientLog, brokerLog string
 	}{
-		{"broker certificate from an unknown CA", b, tlsClient{trust: other.CertFile(), auth: studioToken}},
-		{"broker certificate for another host", wrongHost, tlsClient{trust: ca.CertFile(), auth: studioToken}},
-		{"client certificate from an unknown CA", b, tlsClient{trust: ca.CertFile(), auth: pulsar.NewAuthenticationTLS(strangerCert, strangerKey)}},
+		{"broker certificate from an unknown CA", "127.0.0.1", tls.VerifyClientCertIfGiven,
+			withToken(ca.CertFile(), ""), withToken(other.CertFile(), ""),
+			"x509: certificate signed by unknown authority", "remote error: tls: bad certificate"},
+		{"broker certificate for another host", "pulsar.example.org", tls.VerifyClientCertIfGiven,
+			withToken(ca.CertFile(), "pulsar.example.org"), withToken(ca.CertFile(), ""),
+			"x509: cannot validate certificate for 127.0.0.1 because it doesn't contain any IP SANs", "remote error: tls: bad certificate"},
+		{"client certificate from an unknown CA", "127.0.0.1", tls.RequireAndVerifyClientCert,
+			withCertFrom(ca), withCertFrom(other),
+			"remote error: tls: unknown certificate authority", "x509: certificate signed by unknown authority"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			b, brokerLog := loggedTLSBroker(t, ca, tc.clientAuth, tc.brokerHost)
 			topic := topicName(t)
-			p, err := tc.client.connect(t, tc.b).CreateProducer(pulsar.ProducerOptions{Topic: topic})
-			if err == nil {
-				p.Close()
-				t.Fatal("producer created")
+			produceN(t, tc.trusted(t, "studio").connect(t, b), topic, 3)
+			stored := storedMessages(t, b, topic)
+
+			refused := func(op string, err error, log *testenv.LogBuffer) {
+				t.Helper()
+				if err == nil {
+					t.Errorf("%s succeeded", op)
+				} else if !strings.Contains(err.Error(), "connection error") {
+					t.Errorf("%s: error %q, want the client's \"connection error\"", op, err)
+				}
+				if got := log.String(); !strings.Contains(got, tc.clientLog) {
+					t.Errorf("%s: client log does not say %q:\n%s", op, tc.clientLog, got)
+				}
 			}
-			if n := storedMessages(t, tc.b, topic); n != 0 {
-				t.Errorf("%d messages stored", n)
+			producer, log := tc.untrusted(t, "studio").connectLogged(t, b)
+			p, err := producer.CreateProducer(pulsar.ProducerOptions{Topic: topic})
+			if err == nil {
+				_, _ = p.Send(ctxT(t), &pulsar.ProducerMessage{Payload: []byte("untrusted")})
+				p.Close()
+			}
+			refused("create producer", err, log)
+			consumer, log := tc.untrusted(t, "discovery").connectLogged(t, b)
+			cons, err := consumer.Subscribe(pulsar.ConsumerOptions{Topic: topic, SubscriptionName: "untrusted", SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest})
+			if err == nil {
+				cons.Close()
+			}
+			refused("subscribe", err, log)
+
+			if got := brokerLog.String(); !strings.Contains(got, "TLS handshake failed") || !strings.Contains(got, tc.brokerLog) {
+				t.Errorf("broker log does not say %q:\n%s", tc.brokerLog, got)
+			}
+			if n := storedMessages(t, b, topic); n != stored {
+				t.Errorf("topic holds %d messages, want the %d the trusted client sent", n, stored)
+			}
+			st, err := b.Stats(topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(st.Subscriptions) != 0 || st.MsgOutCounter != 0 {
+				t.Errorf("subscriptions %v, %d messages delivered; want none", st.Subscriptions, st.MsgOutCounter)
 			}
 		})
 	}
-	// Control: the same trust and token reach the broker whose certificate
-	// names the host dialled.
-	c := tlsClient{trust: ca.CertFile(), auth: studioToken}.connect(t, b)
-	produceN(t, c, topicName(t), 1)
 }
 
 // BenchmarkProduceSecured: what TLS and token authentication cost on the

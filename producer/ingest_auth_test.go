@@ -1,7 +1,6 @@
 package producer
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/edxbus/edxbus/internal/testenv"
 )
 
 // Tokens long enough for a token file, and recognisable if they leak.
@@ -47,13 +48,13 @@ func withClock(c *clock) IngestOption { return func(in *ingest) { in.now = c.now
 type authEnv struct {
 	h     http.Handler
 	clock *clock
-	log   *syncBuffer
+	log   *testenv.LogBuffer
 	reg   *prometheus.Registry
 }
 
 func newAuthEnv(t *testing.T, opts ...IngestOption) *authEnv {
 	t.Helper()
-	e := &authEnv{clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, log: &syncBuffer{}, reg: prometheus.NewRegistry()}
+	e := &authEnv{clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, log: &testenv.LogBuffer{}, reg: prometheus.NewRegistry()}
 	p, _, _ := newTestProducer(t, catalogConfig("ingest-auth"), WithLogger(zerolog.New(e.log)), WithMetrics(e.reg))
 	e.h = NewIngestHandler(p, append([]IngestOption{withClock(e.clock)}, opts...)...)
 	return e
@@ -126,23 +127,6 @@ func (e *authEnv) noSecretsLogged(t *testing.T) {
 			t.Fatalf("a token in the log:\n%s", e.log)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // writeTokens replaces the file atomically, as operators are told to.
