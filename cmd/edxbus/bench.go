@@ -38,6 +38,9 @@ import (
 	"github.com/edxbus/edxbus/schema"
 )
 
+// inProcessRedis names the Redis of a run without --redis-url.
+const inProcessRedis = "in-process (miniredis)"
+
 // benchStall is how long the bench waits without a single event applied
 // before it gives up on the rest.
 const benchStall = 2 * time.Minute
@@ -267,7 +270,7 @@ func runBench(ctx context.Context, out io.Writer, log zerolog.Logger, o *benchOp
 		return nil, err
 	}
 	res.Run, res.Pulsar, res.TopicPrefix = o.describe(), target, p.topicPrefix
-	res.Redis, res.Store = "in-process (miniredis)", "SQLite in a temporary directory"
+	res.Redis, res.Store = inProcessRedis, "SQLite in a temporary directory"
 	if o.c.redisURL != "" {
 		res.Redis = redactSecret(o.c.redisURL)
 	}

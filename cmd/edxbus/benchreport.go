@@ -42,6 +42,10 @@ func writeBenchReport(dir string, r *benchResult) error {
 		fmt.Fprintf(&b, " (%d deleted at the end)", r.TopicsDeleted)
 	}
 	fmt.Fprintf(&b, "  \nRedis: %s  \nStore: %s\n\n", r.Redis, r.Store)
+	if r.Redis == inProcessRedis {
+		b.WriteString("The in-process Redis runs each dedupe script in a fresh Lua interpreter and is usually the bottleneck " +
+			"of a run flat out; `--redis-url` measures against a real server.\n\n")
+	}
 	b.WriteString("| figure | value |\n|---|---|\n")
 	row := func(k, v string) { fmt.Fprintf(&b, "| %s | %s |\n", k, v) }
 	row("events", fmt.Sprint(r.Events))
