@@ -170,6 +170,27 @@ func newer(t time.Time, id string, heldT time.Time, heldID string) bool {
 	return id > heldID
 }
 
+// The statements of a catalog apply (kept prepared on SQLite: applyQueries).
+const (
+	sqlRecordEvent = `INSERT INTO applied_events (event_id, kind, outcome, applied_at)
+		VALUES (?, ?, 'pending', ?) ON CONFLICT (event_id) DO NOTHING`
+	sqlSetOutcome = `UPDATE applied_events SET outcome = ? WHERE event_id = ?`
+	sqlReadRun    = `SELECT title_override, start_at, end_at, enrollment_start, enrollment_end,
+		pacing_type, hidden, invitation_only, upgrade_deadline, event_time, event_id
+		FROM course_runs WHERE key_lower = ?`
+	sqlRunUnchanged = `UPDATE course_runs SET event_time = ?, event_id = ? WHERE key_lower = ?`
+	sqlRunUpdate    = `UPDATE course_runs SET title_override = ?, start_at = ?, end_at = ?,
+		enrollment_start = ?, enrollment_end = ?, pacing_type = ?, hidden = ?, invitation_only = ?,
+		upgrade_deadline = ?, event_time = ?, event_id = ?, modified_at = ? WHERE key_lower = ?`
+	sqlRunInsert = `INSERT INTO course_runs (key_lower, key, course_key, title_override,
+		start_at, end_at, enrollment_start, enrollment_end, pacing_type, hidden, invitation_only,
+		upgrade_deadline, event_time, event_id, created_at, modified_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlEnsureOrg    = `INSERT INTO organizations (key, created_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`
+	sqlEnsureCourse = `INSERT INTO courses (key, organization_key, title, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (key) DO NOTHING`
+)
+
 // ApplyCourseRun applies one catalog event to its course run, creating the
 // organization and course when missing. It is idempotent (the event id is
 // recorded in the same transaction) and order-safe (an event older than the
@@ -200,13 +221,10 @@ func (s *Store) ApplyCourseRun(ctx context.Context, u CourseRunUpdate) (Outcome,
 			outcome = OutcomeStale
 		case exists && held.equal(want):
 			outcome = OutcomeUnchanged
-			_, err = tx.ExecContext(ctx, s.rebind(`UPDATE course_runs SET event_time = ?, event_id = ? WHERE key_lower = ?`),
-				u.EventTime.UTC(), u.EventID, keyLower)
+			_, err = s.txExec(ctx, tx, sqlRunUnchanged, u.EventTime.UTC(), u.EventID, keyLower)
 		case exists:
 			outcome = OutcomeApplied
-			_, err = tx.ExecContext(ctx, s.rebind(`UPDATE course_runs SET title_override = ?, start_at = ?, end_at = ?,
-				enrollment_start = ?, enrollment_end = ?, pacing_type = ?, hidden = ?, invitation_only = ?,
-				upgrade_deadline = ?, event_time = ?, event_id = ?, modified_at = ? WHERE key_lower = ?`),
+			_, err = s.txExec(ctx, tx, sqlRunUpdate,
 				want.title, nullTime(want.start), nullTime(want.end), nullTime(want.enrollStart), nullTime(want.enrollEnd),
 				want.pacing, want.hidden, want.invitationOnly, nullTime(want.upgradeDeadline),
 				u.EventTime.UTC(), u.EventID, now, keyLower)
@@ -215,10 +233,7 @@ func (s *Store) ApplyCourseRun(ctx context.Context, u CourseRunUpdate) (Outcome,
 			if err = s.ensureCourse(ctx, tx, parts, u.Name, now); err != nil {
 				return err
 			}
-			_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO course_runs (key_lower, key, course_key, title_override,
-				start_at, end_at, enrollment_start, enrollment_end, pacing_type, hidden, invitation_only,
-				upgrade_deadline, event_time, event_id, created_at, modified_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			_, err = s.txExec(ctx, tx, sqlRunInsert,
 				keyLower, u.CourseKey, parts.CourseKey(), want.title,
 				nullTime(want.start), nullTime(want.end), nullTime(want.enrollStart), nullTime(want.enrollEnd),
 				want.pacing, want.hidden, want.invitationOnly, nullTime(want.upgradeDeadline),
@@ -237,8 +252,7 @@ func (s *Store) ApplyCourseRun(ctx context.Context, u CourseRunUpdate) (Outcome,
 
 // recordEvent inserts the event id into the inbox; false means it was there.
 func (s *Store) recordEvent(ctx context.Context, tx *sql.Tx, eventID, kind string, now time.Time) (bool, error) {
-	res, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO applied_events (event_id, kind, outcome, applied_at)
-		VALUES (?, ?, 'pending', ?) ON CONFLICT (event_id) DO NOTHING`), eventID, kind, now)
+	res, err := s.txExec(ctx, tx, sqlRecordEvent, eventID, kind, now)
 	if err != nil {
 		return false, fmt.Errorf("store: record event %s: %w", eventID, err)
 	}
@@ -250,7 +264,7 @@ func (s *Store) recordEvent(ctx context.Context, tx *sql.Tx, eventID, kind strin
 }
 
 func (s *Store) setOutcome(ctx context.Context, tx *sql.Tx, eventID string, o Outcome) error {
-	if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE applied_events SET outcome = ? WHERE event_id = ?`), o.String(), eventID); err != nil {
+	if _, err := s.txExec(ctx, tx, sqlSetOutcome, o.String(), eventID); err != nil {
 		return fmt.Errorf("store: record outcome of %s: %w", eventID, err)
 	}
 	return nil
@@ -276,9 +290,7 @@ func (s *Store) readRunState(ctx context.Context, tx *sql.Tx, keyLower string) (
 		eventTime                                time.Time
 		eventID                                  string
 	)
-	err := tx.QueryRowContext(ctx, s.rebind(`SELECT title_override, start_at, end_at, enrollment_start, enrollment_end,
-		pacing_type, hidden, invitation_only, upgrade_deadline, event_time, event_id
-		FROM course_runs WHERE key_lower = ?`), keyLower).Scan(
+	err := s.txQueryRow(ctx, tx, sqlReadRun, keyLower).Scan(
 		&st.title, &start, &end, &enrollStart, &enrollEnd, &st.pacing, &st.hidden, &st.invitationOnly, &upgr, &eventTime, &eventID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, time.Time{}, "", false, nil
@@ -292,14 +304,12 @@ func (s *Store) readRunState(ctx context.Context, tx *sql.Tx, keyLower string) (
 }
 
 func (s *Store) ensureCourse(ctx context.Context, tx *sql.Tx, p CourseKeyParts, title string, now time.Time) error {
-	if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO organizations (key, created_at) VALUES (?, ?)
-		ON CONFLICT (key) DO NOTHING`), p.Org, now); err != nil {
+	if _, err := s.txExec(ctx, tx, sqlEnsureOrg, p.Org, now); err != nil {
 		return fmt.Errorf("store: create organization %s: %w", p.Org, err)
 	}
 	// The title is set when the course is created only: later runs (reruns)
 	// carry their own title_override.
-	if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO courses (key, organization_key, title, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (key) DO NOTHING`), p.CourseKey(), p.Org, title, now); err != nil {
+	if _, err := s.txExec(ctx, tx, sqlEnsureCourse, p.CourseKey(), p.Org, title, now); err != nil {
 		return fmt.Errorf("store: create course %s: %w", p.CourseKey(), err)
 	}
 	return nil

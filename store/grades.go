@@ -54,6 +54,18 @@ func (g GradeUpdate) validate() error {
 	return nil
 }
 
+// The statements of a grade apply (kept prepared on SQLite: applyQueries).
+const (
+	sqlReadGrade = `SELECT letter_grade, percent_grade, verified, passed, event_time, event_id
+		FROM user_grades WHERE username = ? AND course_run_key = ?`
+	sqlGradeUnchanged = `UPDATE user_grades SET event_time = ?, event_id = ? WHERE username = ? AND course_run_key = ?`
+	sqlGradeUpdate    = `UPDATE user_grades SET letter_grade = ?, percent_grade = ?, verified = ?,
+		passed = ?, event_time = ?, event_id = ?, modified_at = ? WHERE username = ? AND course_run_key = ?`
+	sqlGradeInsert = `INSERT INTO user_grades (username, course_run_key, letter_grade,
+		percent_grade, verified, passed, event_time, event_id, created_at, modified_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
+
 // ApplyGrade applies a grade event with the same guarantees as
 // ApplyCourseRun: recorded once, older events ignored, unchanged detected.
 func (s *Store) ApplyGrade(ctx context.Context, g GradeUpdate) (Outcome, error) {
@@ -80,8 +92,7 @@ func (s *Store) ApplyGrade(ctx context.Context, g GradeUpdate) (Outcome, error) 
 			heldT    time.Time
 			heldID   string
 		)
-		err = tx.QueryRowContext(ctx, s.rebind(`SELECT letter_grade, percent_grade, verified, passed, event_time, event_id
-			FROM user_grades WHERE username = ? AND course_run_key = ?`), g.Username, runKey).
+		err = s.txQueryRow(ctx, tx, sqlReadGrade, g.Username, runKey).
 			Scan(&letter, &percent, &verified, &passed, &heldT, &heldID)
 		exists := err == nil
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -96,18 +107,14 @@ func (s *Store) ApplyGrade(ctx context.Context, g GradeUpdate) (Outcome, error) 
 			outcome = OutcomeStale
 		case exists && letter == g.LetterGrade && percent == g.PercentGrade && verified == g.Verified && passed == newPassed:
 			outcome = OutcomeUnchanged
-			_, err = tx.ExecContext(ctx, s.rebind(`UPDATE user_grades SET event_time = ?, event_id = ?
-				WHERE username = ? AND course_run_key = ?`), g.EventTime.UTC(), g.EventID, g.Username, runKey)
+			_, err = s.txExec(ctx, tx, sqlGradeUnchanged, g.EventTime.UTC(), g.EventID, g.Username, runKey)
 		case exists:
 			outcome = OutcomeApplied
-			_, err = tx.ExecContext(ctx, s.rebind(`UPDATE user_grades SET letter_grade = ?, percent_grade = ?, verified = ?,
-				passed = ?, event_time = ?, event_id = ?, modified_at = ? WHERE username = ? AND course_run_key = ?`),
+			_, err = s.txExec(ctx, tx, sqlGradeUpdate,
 				g.LetterGrade, g.PercentGrade, g.Verified, newPassed, g.EventTime.UTC(), g.EventID, now, g.Username, runKey)
 		default:
 			outcome = OutcomeApplied
-			_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO user_grades (username, course_run_key, letter_grade,
-				percent_grade, verified, passed, event_time, event_id, created_at, modified_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			_, err = s.txExec(ctx, tx, sqlGradeInsert,
 				g.Username, runKey, g.LetterGrade, g.PercentGrade, g.Verified, newPassed, g.EventTime.UTC(), g.EventID, now, now)
 		}
 		if err != nil {
