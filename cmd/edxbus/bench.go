@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/google/uuid"
 	"github.com/mattn/go-isatty"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -319,8 +320,8 @@ type latencySecond struct{ P50, P99, Max time.Duration }
 type benchProbe struct {
 	start     time.Time
 	mu        sync.Mutex
-	lat       []time.Duration // in the order applied
-	seen      map[string]struct{}
+	lat       []time.Duration        // in the order applied
+	seen      map[uuid.UUID]struct{} // the bench's event ids are UUIDs: 16 bytes a key, not a string
 	perSecond secondBins
 	last      time.Time
 	target    int // 0 until publishing has ended
@@ -333,10 +334,14 @@ func (b *benchProbe) handle(_ context.Context, meta schema.Metadata, _ *schema.C
 	defer b.mu.Unlock()
 	// An event handled again (a redelivery after a failed store apply, say)
 	// counts once, at its first handling.
-	if _, again := b.seen[meta.ID]; again {
+	id, err := uuid.Parse(meta.ID)
+	if err != nil {
+		return fmt.Errorf("bench: event id %q is not a UUID", meta.ID)
+	}
+	if _, again := b.seen[id]; again {
 		return nil
 	}
-	b.seen[meta.ID] = struct{}{}
+	b.seen[id] = struct{}{}
 	now := time.Now() // under the lock: lat stays in time order, so perSecond slices it
 	b.lat = append(b.lat, now.Sub(meta.Time))
 	b.perSecond.add(b.start, now)
@@ -424,7 +429,7 @@ func benchPipeline(ctx context.Context, out io.Writer, log zerolog.Logger, o *be
 		co.storeDSN = "sqlite:" + filepath.Join(tmp, "catalog.db")
 	}
 	reg := newRegistry()
-	probe := &benchProbe{done: make(chan struct{}), seen: map[string]struct{}{}}
+	probe := &benchProbe{done: make(chan struct{}), seen: map[uuid.UUID]struct{}{}}
 	if o.capped {
 		probe.lat = make([]time.Duration, 0, o.events)
 	}
