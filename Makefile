@@ -34,7 +34,7 @@ generate:
 
 # The figures of docs/benchmarks.md: the Go benchmarks, then `edxbus bench` runs
 # on embedded defaults; BENCH_REDIS_URL (e.g. redis://127.0.0.1:6379/15) adds
-# runs against that Redis (60 s at 1,000 events/s, and 20k flat out), and
+# runs against that Redis (60 s at 1,000 events/s, 20k and 200k flat out), and
 # BENCH_POSTGRES_DSN with it a flat-out run on PostgreSQL.
 BENCH_REDIS_URL ?=
 BENCH_POSTGRES_DSN ?=
@@ -46,6 +46,7 @@ bench: build
 	$(BIN) bench --events 200000 --report-dir docs/bench-200k
 	$(if $(BENCH_REDIS_URL),$(BIN) bench --duration 60s --rate 1000 --redis-url $(BENCH_REDIS_URL) --report-dir docs/bench-duration-redis)
 	$(if $(BENCH_REDIS_URL),$(BIN) bench --events 20000 --redis-url $(BENCH_REDIS_URL) --report-dir docs/bench-redis)
+	$(if $(BENCH_REDIS_URL),$(BIN) bench --events 200000 --redis-url $(BENCH_REDIS_URL) --report-dir docs/bench-200k-redis)
 	$(if $(and $(BENCH_REDIS_URL),$(BENCH_POSTGRES_DSN)),$(BIN) bench --events 20000 --redis-url $(BENCH_REDIS_URL) --store-dsn $(BENCH_POSTGRES_DSN) --report-dir docs/bench-redis-postgres)
 
 # Short fuzzing pass over every fuzz target (FUZZTIME per target).
