@@ -35,6 +35,9 @@ type Config struct {
 	// stop handling, nack, back off and report not ready. "bypass": handle
 	// without the fast path, relying on the store's own idempotency.
 	DedupeUnavailable string
+	// MaxReconnectDelay caps the Pulsar client's wait between attempts to
+	// reconnect to the broker (default 10 s; the client's own goes to 60 s).
+	MaxReconnectDelay time.Duration
 	// AdminURL is Pulsar's admin REST base URL, used to fetch the schema a
 	// message was written with.
 	AdminURL string
@@ -68,6 +71,9 @@ func (c *Config) setDefaults() {
 	if c.DedupeUnavailable == "" {
 		c.DedupeUnavailable = "wait"
 	}
+	if c.MaxReconnectDelay == 0 {
+		c.MaxReconnectDelay = 10 * time.Second
+	}
 }
 
 // Validate checks the configuration after defaults are applied.
@@ -99,6 +105,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxDeliveries < 1 {
 		errs = append(errs, fmt.Errorf("max deliveries %d: want at least 1", c.MaxDeliveries))
+	}
+	if c.MaxReconnectDelay < 0 {
+		errs = append(errs, errors.New("max reconnect delay must not be negative"))
 	}
 	if c.NackBackoff <= 0 || c.NackBackoffMax < c.NackBackoff {
 		errs = append(errs, errors.New("nack backoff: want 0 < first <= max"))

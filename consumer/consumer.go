@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/edxbus/edxbus/consumer/dedupe"
+	"github.com/edxbus/edxbus/internal/reconnect"
 	"github.com/edxbus/edxbus/schema"
 )
 
@@ -111,6 +112,7 @@ func (c *Consumer) Subscribe(ctx context.Context) error {
 		ReceiverQueueSize:           4 * c.cfg.Workers,
 		NackRedeliveryDelay:         c.cfg.NackBackoff,
 		NackBackoffPolicy:           backoffPolicy{first: c.cfg.NackBackoff, max: c.cfg.NackBackoffMax},
+		BackOffPolicyFunc:           reconnect.Capped(c.cfg.MaxReconnectDelay),
 	}
 	if !c.cfg.ReplayFrom.IsZero() {
 		// The client cannot seek a multi-topic consumer: rewind the
@@ -428,7 +430,7 @@ func (c *Consumer) deadLetter(ctx context.Context, msg pulsar.Message, reason st
 		var err error
 		// No schema: a dead letter may be undecodable, and the DLQ topic
 		// must accept whatever failed.
-		p, err = c.client.CreateProducer(pulsar.ProducerOptions{Topic: topic})
+		p, err = c.client.CreateProducer(pulsar.ProducerOptions{Topic: topic, BackOffPolicyFunc: reconnect.Capped(c.cfg.MaxReconnectDelay)})
 		if err != nil {
 			c.dlqMu.Unlock()
 			return err

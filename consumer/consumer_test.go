@@ -405,6 +405,7 @@ func TestConfigValidate(t *testing.T) {
 		{Topics: []string{"persistent://public/default/t"}, Subscription: "s", AdminURL: "http://x:1", DedupeUnavailable: "drop"},
 		{Topics: []string{"persistent://public/default/t"}, Subscription: "s", AdminURL: "ftp://x"},
 		{Topics: []string{"persistent://public/default/t"}, Subscription: "s", AdminURL: "http://x:1", StartAt: "middle"},
+		{Topics: []string{"persistent://public/default/t"}, Subscription: "s", AdminURL: "http://x:1", MaxReconnectDelay: -time.Second},
 	}
 	for i, cfg := range bad {
 		if _, err := consumer.New(nil, cfg); err == nil {

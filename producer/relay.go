@@ -12,21 +12,24 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/rs/zerolog"
 
+	"github.com/edxbus/edxbus/internal/reconnect"
 	"github.com/edxbus/edxbus/producer/outbox"
 )
 
 // Relay drains the outbox to Pulsar in order. Create it with NewRelay, call
 // Start, and Close when done.
 type Relay struct {
-	client    pulsar.Client
-	box       *outbox.Outbox
-	p         *Producer
-	name      string
-	log       zerolog.Logger
-	batch     int
-	backoff   time.Duration
-	maxWait   time.Duration
-	producers map[string]pulsar.Producer // by topic + "\x00" + event type
+	client  pulsar.Client
+	box     *outbox.Outbox
+	p       *Producer
+	name    string
+	log     zerolog.Logger
+	batch   int
+	backoff time.Duration
+	maxWait time.Duration
+	// reconnectMax caps the client's reconnection backoff (reconnect.Capped).
+	reconnectMax time.Duration
+	producers    map[string]pulsar.Producer // by topic + "\x00" + event type
 
 	cancel   context.CancelFunc
 	done     chan struct{}
@@ -55,6 +58,13 @@ func WithRetryBackoff(first, max time.Duration) RelayOption {
 	return func(r *Relay) { r.backoff, r.maxWait = first, max }
 }
 
+// WithMaxReconnectDelay caps the Pulsar client's wait between attempts to
+// reconnect a producer to the broker (default 10 s; the client's own goes to
+// 60 s), so the outbox drains soon after a long outage ends.
+func WithMaxReconnectDelay(d time.Duration) RelayOption {
+	return func(r *Relay) { r.reconnectMax = d }
+}
+
 // DefaultProducerName is "edxbus-<host>-<hash of the outbox path>": stable
 // for one outbox on one machine, distinct between outboxes.
 func DefaultProducerName(outboxPath string) string {
@@ -70,7 +80,7 @@ func DefaultProducerName(outboxPath string) string {
 // NewRelay prepares a relay for the producer's outbox and configuration.
 func NewRelay(client pulsar.Client, p *Producer, opts ...RelayOption) *Relay {
 	r := &Relay{client: client, box: p.box, p: p, name: "edxbus-producer", log: p.log, batch: 500,
-		backoff: 200 * time.Millisecond, maxWait: 10 * time.Second, producers: map[string]pulsar.Producer{}}
+		backoff: 200 * time.Millisecond, maxWait: 10 * time.Second, reconnectMax: 10 * time.Second, producers: map[string]pulsar.Producer{}}
 	for _, o := range opts {
 		o(r)
 	}
@@ -98,6 +108,7 @@ func (r *Relay) Start(ctx context.Context) error {
 				// still groups their writes.
 				DisableBatching:    true,
 				MaxPendingMessages: 4 * r.batch,
+				BackOffPolicyFunc:  reconnect.Capped(r.reconnectMax),
 			})
 			if err != nil {
 				r.closeProducers()
@@ -205,7 +216,7 @@ func (r *Relay) lateProducer(rec outbox.Record) (pulsar.Producer, error) {
 	}
 	prod, err := r.client.CreateProducer(pulsar.ProducerOptions{
 		Topic: rec.Topic, Name: r.producerName(rec.Topic, rec.EventType), Schema: ev[0].event.PulsarSchema(),
-		SendTimeout: -1, DisableBatching: true, MaxPendingMessages: 4 * r.batch,
+		SendTimeout: -1, DisableBatching: true, MaxPendingMessages: 4 * r.batch, BackOffPolicyFunc: reconnect.Capped(r.reconnectMax),
 	})
 	if err != nil {
 		return nil, err

@@ -96,6 +96,7 @@ func (o *consumerOptions) config(p *pulsarOptions) (consumer.Config, error) {
 		Subscription: o.subscription, SubscriptionType: o.subscriptionType, StartAt: o.startAt, Workers: o.workers,
 		MaxDeliveries: o.maxDeliveries, NackBackoff: o.nackBackoff, NackBackoffMax: o.nackBackoffMax,
 		DeadLetterTopic: o.deadLetterTopic, DedupeUnavailable: o.dedupeUnavailable, AdminURL: p.adminURL,
+		MaxReconnectDelay: p.reconnect,
 	}
 	admin, err := p.security.adminClient()
 	if err != nil {

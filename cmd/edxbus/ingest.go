@@ -94,7 +94,8 @@ func buildProducer(ctx context.Context, o *producerOptions, p *pulsarOptions, cl
 		abs, _ := filepath.Abs(path)
 		name = producer.DefaultProducerName(abs)
 	}
-	relay := producer.NewRelay(client, prod, producer.WithProducerName(name), producer.WithRelayLogger(log))
+	relay := producer.NewRelay(client, prod, producer.WithProducerName(name), producer.WithRelayLogger(log),
+		producer.WithMaxReconnectDelay(p.reconnect))
 	if err := relay.Start(ctx); err != nil {
 		_ = box.Close()
 		return nil, err

@@ -19,6 +19,7 @@ type pulsarOptions struct {
 	namespace   string
 	topicPrefix string
 	opTimeout   time.Duration
+	reconnect   time.Duration
 	security    pulsarSecurity
 }
 
@@ -29,6 +30,7 @@ func (o *pulsarOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.namespace, "namespace", "default", "Pulsar namespace of the event topics")
 	fs.StringVar(&o.topicPrefix, "topic-prefix", "", "environment prefix joined to every topic name with a dash, like EVENT_BUS_TOPIC_PREFIX (e.g. dev → dev-course-catalog-info-changed)")
 	fs.DurationVar(&o.opTimeout, "pulsar-operation-timeout", 30*time.Second, "timeout of Pulsar lookups, producer and consumer creation")
+	fs.DurationVar(&o.reconnect, "pulsar-reconnect-max-delay", 10*time.Second, "longest wait between attempts to reconnect producers and consumers to the broker (the client's own default is 60 s)")
 	o.security.addFlags(fs)
 }
 
@@ -50,6 +52,9 @@ func (o *pulsarOptions) validate() error {
 	}
 	if o.opTimeout <= 0 {
 		return fmt.Errorf("--pulsar-operation-timeout must be positive")
+	}
+	if o.reconnect <= 0 {
+		return fmt.Errorf("--pulsar-reconnect-max-delay must be positive")
 	}
 	return o.security.validate(u.Scheme == "pulsar+ssl" || a.Scheme == "https")
 }

@@ -7,7 +7,7 @@ import (
 )
 
 func TestPulsarOptions(t *testing.T) {
-	valid := pulsarOptions{url: "pulsar://127.0.0.1:6650", adminURL: "http://127.0.0.1:8080", tenant: "public", namespace: "default", opTimeout: time.Second}
+	valid := pulsarOptions{url: "pulsar://127.0.0.1:6650", adminURL: "http://127.0.0.1:8080", tenant: "public", namespace: "default", opTimeout: time.Second, reconnect: time.Second}
 	if err := valid.validate(); err != nil {
 		t.Fatalf("valid options rejected: %v", err)
 	}
@@ -22,6 +22,7 @@ func TestPulsarOptions(t *testing.T) {
 		{"tenant with slash", func(o *pulsarOptions) { o.tenant = "a/b" }, "--tenant"},
 		{"empty namespace", func(o *pulsarOptions) { o.namespace = "" }, "--namespace"},
 		{"zero timeout", func(o *pulsarOptions) { o.opTimeout = 0 }, "--pulsar-operation-timeout"},
+		{"zero reconnect delay", func(o *pulsarOptions) { o.reconnect = 0 }, "--pulsar-reconnect-max-delay"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

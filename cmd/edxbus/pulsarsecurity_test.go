@@ -54,7 +54,7 @@ func TestPulsarTLSFlags(t *testing.T) {
 	writeToken("admin")
 	opts := func(sec pulsarSecurity) *pulsarOptions {
 		sec.tokenFile = tokenFile
-		return &pulsarOptions{url: b.URL(), adminURL: b.AdminURL(), tenant: "public", namespace: "default", opTimeout: 3 * time.Second, security: sec}
+		return &pulsarOptions{url: b.URL(), adminURL: b.AdminURL(), tenant: "public", namespace: "default", opTimeout: 3 * time.Second, reconnect: time.Second, security: sec}
 	}
 	produce := func(o *pulsarOptions) error {
 		if err := o.validate(); err != nil {
