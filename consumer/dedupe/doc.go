@@ -9,8 +9,7 @@
 // MarkDone and Release are Lua scripts, atomic per event. A call that finds
 // a pipeline slot free goes at once (a few may be in flight); while they are
 // all busy, calls from concurrent workers gather into the next pipeline, so
-// under load dedupe costs a fraction of a round trip per message and adds
-// no waiting when idle.
+// under load calls share round trips and when idle none waits for company.
 //
 // NewClient connects to one server, a Cluster or Sentinels from a URL, over
 // TLS with a CA bundle and a client certificate (WithTLSFiles), with
