@@ -173,9 +173,8 @@ func newer(t time.Time, id string, heldT time.Time, heldID string) bool {
 // The statements of a catalog apply (kept prepared on SQLite: applyQueries).
 const (
 	sqlRecordEvent = `INSERT INTO applied_events (event_id, kind, outcome, applied_at)
-		VALUES (?, ?, 'pending', ?) ON CONFLICT (event_id) DO NOTHING`
-	sqlSetOutcome = `UPDATE applied_events SET outcome = ? WHERE event_id = ?`
-	sqlReadRun    = `SELECT title_override, start_at, end_at, enrollment_start, enrollment_end,
+		VALUES (?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`
+	sqlReadRun = `SELECT title_override, start_at, end_at, enrollment_start, enrollment_end,
 		pacing_type, hidden, invitation_only, upgrade_deadline, event_time, event_id
 		FROM course_runs WHERE key_lower = ?`
 	sqlRunUnchanged = `UPDATE course_runs SET event_time = ?, event_id = ? WHERE key_lower = ?`
@@ -204,11 +203,6 @@ func (s *Store) ApplyCourseRun(ctx context.Context, u CourseRunUpdate) (Outcome,
 	var outcome Outcome
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		now := s.now().UTC().Truncate(storedPrecision)
-		fresh, err := s.recordEvent(ctx, tx, u.EventID, "course_run", now)
-		if err != nil || !fresh {
-			outcome = OutcomeDuplicate
-			return err
-		}
 		if err := s.lockKey(ctx, tx, "course_run:"+keyLower); err != nil {
 			return err
 		}
@@ -242,32 +236,44 @@ func (s *Store) ApplyCourseRun(ctx context.Context, u CourseRunUpdate) (Outcome,
 		if err != nil {
 			return fmt.Errorf("store: write course run %s: %w", u.CourseKey, err)
 		}
-		return s.setOutcome(ctx, tx, u.EventID, outcome)
+		return s.recordEvent(ctx, tx, u.EventID, "course_run", outcome, now)
 	})
-	if err != nil {
-		return 0, err
-	}
-	return outcome, nil
+	return settle(outcome, err)
 }
 
-// recordEvent inserts the event id into the inbox; false means it was there.
-func (s *Store) recordEvent(ctx context.Context, tx *sql.Tx, eventID, kind string, now time.Time) (bool, error) {
-	res, err := s.txExec(ctx, tx, sqlRecordEvent, eventID, kind, now)
+// errRecorded rolls back an apply whose event the inbox already holds.
+var errRecorded = errors.New("store: event already recorded")
+
+// recordEvent writes the event id and its outcome into the inbox, last in
+// the apply's transaction: one statement instead of a placeholder row at the
+// start and its outcome at the end. When the id is there already (a
+// redelivery) it returns errRecorded, which rolls back what the apply wrote.
+// The per-key lock (PostgreSQL) or the single writer (SQLite) keeps a
+// concurrent twin from applying before this one commits.
+func (s *Store) recordEvent(ctx context.Context, tx *sql.Tx, eventID, kind string, o Outcome, now time.Time) error {
+	res, err := s.txExec(ctx, tx, sqlRecordEvent, eventID, kind, o.String(), now)
 	if err != nil {
-		return false, fmt.Errorf("store: record event %s: %w", eventID, err)
+		return fmt.Errorf("store: record event %s: %w", eventID, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return false, fmt.Errorf("store: record event %s: %w", eventID, err)
+		return fmt.Errorf("store: record event %s: %w", eventID, err)
 	}
-	return n == 1, nil
-}
-
-func (s *Store) setOutcome(ctx context.Context, tx *sql.Tx, eventID string, o Outcome) error {
-	if _, err := s.txExec(ctx, tx, sqlSetOutcome, o.String(), eventID); err != nil {
-		return fmt.Errorf("store: record outcome of %s: %w", eventID, err)
+	if n == 0 {
+		return errRecorded
 	}
 	return nil
+}
+
+// settle turns an apply's transaction result into its outcome.
+func settle(o Outcome, err error) (Outcome, error) {
+	switch {
+	case errors.Is(err, errRecorded):
+		return OutcomeDuplicate, nil
+	case err != nil:
+		return 0, err
+	}
+	return o, nil
 }
 
 // lockKey serialises concurrent applies to one key on PostgreSQL, including

@@ -76,11 +76,6 @@ func (s *Store) ApplyGrade(ctx context.Context, g GradeUpdate) (Outcome, error) 
 	var outcome Outcome
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		now := s.now().UTC().Truncate(storedPrecision)
-		fresh, err := s.recordEvent(ctx, tx, g.EventID, "grade", now)
-		if err != nil || !fresh {
-			outcome = OutcomeDuplicate
-			return err
-		}
 		if err := s.lockKey(ctx, tx, "grade:"+g.Username+"\n"+runKey); err != nil {
 			return err
 		}
@@ -92,7 +87,7 @@ func (s *Store) ApplyGrade(ctx context.Context, g GradeUpdate) (Outcome, error) 
 			heldT    time.Time
 			heldID   string
 		)
-		err = s.txQueryRow(ctx, tx, sqlReadGrade, g.Username, runKey).
+		err := s.txQueryRow(ctx, tx, sqlReadGrade, g.Username, runKey).
 			Scan(&letter, &percent, &verified, &passed, &heldT, &heldID)
 		exists := err == nil
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -120,12 +115,9 @@ func (s *Store) ApplyGrade(ctx context.Context, g GradeUpdate) (Outcome, error) 
 		if err != nil {
 			return fmt.Errorf("store: write grade of %s in %s: %w", g.Username, g.CourseKey, err)
 		}
-		return s.setOutcome(ctx, tx, g.EventID, outcome)
+		return s.recordEvent(ctx, tx, g.EventID, "grade", outcome, now)
 	})
-	if err != nil {
-		return 0, err
-	}
-	return outcome, nil
+	return settle(outcome, err)
 }
 
 // Grade returns a user's grade in a course run, or ErrNotFound.

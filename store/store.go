@@ -230,7 +230,7 @@ func (s *Store) Close() error {
 }
 
 // applyQueries are the statements every apply runs.
-var applyQueries = []string{sqlRecordEvent, sqlSetOutcome, sqlReadRun, sqlRunUnchanged, sqlRunUpdate, sqlRunInsert,
+var applyQueries = []string{sqlRecordEvent, sqlReadRun, sqlRunUnchanged, sqlRunUpdate, sqlRunInsert,
 	sqlEnsureOrg, sqlEnsureCourse, sqlReadGrade, sqlGradeUnchanged, sqlGradeUpdate, sqlGradeInsert}
 
 // prepareApplies keeps applyQueries prepared on SQLite, which otherwise
