@@ -38,7 +38,7 @@ func TestStartFailsOnBusyAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	b, err := broker.New(broker.WithAddr(ln.Addr().String()))
+	b, err := broker.New(broker.WithAddr(ln.Addr().String()), broker.WithAdminAddr("127.0.0.1:0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestStartFailsOnBusyAddress(t *testing.T) {
 }
 
 func TestCancellingStartContextClosesBroker(t *testing.T) {
-	b, err := broker.New(broker.WithAddr("127.0.0.1:0"))
+	b, err := broker.New(broker.WithAddr("127.0.0.1:0"), broker.WithAdminAddr("127.0.0.1:0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestCancellingStartContextClosesBroker(t *testing.T) {
 }
 
 func TestCloseWithConnectedClients(t *testing.T) {
-	b, err := broker.New(broker.WithAddr("127.0.0.1:0"))
+	b, err := broker.New(broker.WithAddr("127.0.0.1:0"), broker.WithAdminAddr("127.0.0.1:0"))
 	if err != nil {
 		t.Fatal(err)
 	}

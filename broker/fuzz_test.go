@@ -31,7 +31,7 @@ func FuzzConnection(f *testing.F) {
 	f.Add(seed(&wire.BaseCommand{Type: wire.BaseCommand_SEEK.Enum(), Seek: &wire.CommandSeek{ConsumerId: proto.Uint64(1), RequestId: proto.Uint64(9), MessagePublishTime: proto.Uint64(0)}}, nil))
 	f.Add([]byte{0, 0, 0, 5, 0, 0, 0, 1, 8})
 
-	b, err := New(WithAddr("127.0.0.1:0"))
+	b, err := New(WithAddr("127.0.0.1:0"), WithAdminAddr("127.0.0.1:0"))
 	if err != nil {
 		f.Fatal(err)
 	}

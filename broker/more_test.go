@@ -234,7 +234,7 @@ func TestDeduplicationSurvivesRestart(t *testing.T) {
 			}
 		}
 	}
-	b1, err := broker.New(broker.WithAddr("127.0.0.1:0"), broker.WithDataDir(dir), broker.WithDeduplication(true))
+	b1, err := broker.New(broker.WithAddr("127.0.0.1:0"), broker.WithAdminAddr("127.0.0.1:0"), broker.WithDataDir(dir), broker.WithDeduplication(true))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,7 +83,7 @@ func TestSetNamespacePoliciesValidates(t *testing.T) {
 
 func TestSchemasAndPoliciesSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
-	b1, err := broker.New(broker.WithAddr("127.0.0.1:0"), broker.WithDataDir(dir))
+	b1, err := broker.New(broker.WithAddr("127.0.0.1:0"), broker.WithAdminAddr("127.0.0.1:0"), broker.WithDataDir(dir))
 	if err != nil {
 		t.Fatal(err)
 	}

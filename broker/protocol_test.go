@@ -24,7 +24,7 @@ type rawClient struct {
 
 func startRaw(t *testing.T, opts ...Option) (*Broker, *rawClient) {
 	t.Helper()
-	b, err := New(append([]Option{WithAddr("127.0.0.1:0")}, opts...)...)
+	b, err := New(append([]Option{WithAddr("127.0.0.1:0"), WithAdminAddr("127.0.0.1:0")}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

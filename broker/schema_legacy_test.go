@@ -143,7 +143,7 @@ func TestUnreadableSchemaRecordFailsStart(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeMeta(t, dir, map[string]string{"schemas/public/default/bad": rec})
-			_, err := broker.New(broker.WithAddr("127.0.0.1:0"), broker.WithDataDir(dir))
+			_, err := broker.New(broker.WithAddr("127.0.0.1:0"), broker.WithAdminAddr("127.0.0.1:0"), broker.WithDataDir(dir))
 			if err == nil || !strings.Contains(err.Error(), "public/default/bad") {
 				t.Fatalf("New: %v; want an error naming the record", err)
 			}
