@@ -219,13 +219,11 @@ func (c *Consumer) handle(ctx context.Context, msg pulsar.Message) {
 	start := time.Now()
 	meta, err := schema.MetadataFromProperties(msg.Properties())
 	eventType := meta.EventType
+	c.m.received.WithLabelValues(metricEventType(eventType)).Inc()
 	if err != nil {
-		eventType = "unknown"
-		c.m.received.WithLabelValues(eventType).Inc()
 		c.fail(ctx, msg, meta, failure{kind: "metadata", permanent: true, err: err})
 		return
 	}
-	c.m.received.WithLabelValues(eventType).Inc()
 	ev, err := schema.Lookup(eventType)
 	if err != nil {
 		c.fail(ctx, msg, meta, failure{kind: "unknown_type", permanent: true, err: err})
@@ -371,17 +369,14 @@ func (c *Consumer) ack(msg pulsar.Message, meta schema.Metadata) {
 // fail sends a permanent failure, or a transient one out of retries, to the
 // dead-letter topic; other transient failures are nacked for redelivery.
 func (c *Consumer) fail(ctx context.Context, msg pulsar.Message, meta schema.Metadata, f failure) {
-	eventType := meta.EventType
-	if eventType == "" {
-		eventType = "unknown"
-	}
+	label := metricEventType(meta.EventType)
 	c.m.failures.WithLabelValues(f.kind).Inc()
 	deliveries := int(msg.RedeliveryCount()) + 1
-	log := c.log.With().Str("event_id", meta.ID).Str("event_type", eventType).Str("topic", msg.Topic()).
+	log := c.log.With().Str("event_id", meta.ID).Str("event_type", meta.EventType).Str("topic", msg.Topic()).
 		Str("message_id", msg.ID().String()).Int("delivery", deliveries).Str("kind", f.kind).Err(f.err).Logger()
 	if !f.permanent && deliveries < c.cfg.MaxDeliveries {
 		log.Warn().Msg("handling failed; will retry")
-		c.m.outcomes.WithLabelValues(eventType, outcomeRetried).Inc()
+		c.m.outcomes.WithLabelValues(label, outcomeRetried).Inc()
 		c.consumer.Nack(msg)
 		return
 	}
@@ -390,7 +385,7 @@ func (c *Consumer) fail(ctx context.Context, msg pulsar.Message, meta schema.Met
 		reason = fmt.Sprintf("gave up after %d deliveries: %s", deliveries, reason)
 	}
 	if c.alreadyDeadLettered(ctx, msg) {
-		c.m.outcomes.WithLabelValues(eventType, outcomeDuplicate).Inc()
+		c.m.outcomes.WithLabelValues(label, outcomeDuplicate).Inc()
 		log.Info().Msg("already dead-lettered before a crash or lost ack; acknowledged")
 		c.ack(msg, meta)
 		return
@@ -406,9 +401,20 @@ func (c *Consumer) fail(ctx context.Context, msg pulsar.Message, meta schema.Met
 			log.Warn().AnErr("redis_error", err).Msg("could not record the dead letter in Redis; a redelivery would be dead-lettered again")
 		}
 	}
-	c.m.outcomes.WithLabelValues(eventType, outcomeDeadLettered).Inc()
+	c.m.outcomes.WithLabelValues(label, outcomeDeadLettered).Inc()
 	log.Error().Msg("dead-lettered")
 	c.ack(msg, meta)
+}
+
+// metricEventType is the event type to label metrics with: a registered one,
+// or "unknown". A message's ce_type is anything its producer wrote, so
+// using it as is would let one bad message add a series for good (or panic
+// the consumer on a label that is not UTF-8).
+func metricEventType(t string) string {
+	if _, err := schema.Lookup(t); err != nil {
+		return "unknown"
+	}
+	return t
 }
 
 // alreadyDeadLettered: a redelivered message whose dead letter was written
