@@ -10,6 +10,7 @@ import (
 	"math"
 	"sort"
 	"time"
+	"unicode/utf8"
 
 	"github.com/edxbus/edxbus/broker/internal/storage"
 	"github.com/edxbus/edxbus/broker/internal/wire"
@@ -246,6 +247,9 @@ func (b *Broker) CreateSubscription(topic, sub string, at MessageID) error {
 	name, err := parseTopic(topic)
 	if err != nil {
 		return err
+	}
+	if sub == "" || !utf8.ValidString(sub) {
+		return errorf(wire.ServerError_InvalidTopicName, "subscription name %q: want a non-empty UTF-8 name", sub)
 	}
 	t, err := b.getTopic(name, true)
 	if err != nil {

@@ -3,6 +3,7 @@ package broker
 import (
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/edxbus/edxbus/broker/internal/wire"
 )
@@ -21,6 +22,10 @@ const partitionSuffix = "-partition-"
 // parseTopic accepts Pulsar's short ("my-topic", "tenant/ns/my-topic") and
 // full ("persistent://tenant/ns/my-topic") forms.
 func parseTopic(s string) (topicName, error) {
+	if !utf8.ValidString(s) {
+		// Pulsar's names are Java strings; this broker labels metrics with them.
+		return topicName{}, errorf(wire.ServerError_InvalidTopicName, "Invalid topic name %q: not UTF-8", s)
+	}
 	domain := "persistent"
 	rest := s
 	if i := strings.Index(s, "://"); i >= 0 {

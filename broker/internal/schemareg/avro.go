@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 
@@ -23,6 +24,19 @@ type avroDef struct {
 	canon []byte
 }
 
+// parseAvroBytes is hamba's parser with a private cache, and with its panics
+// on some malformed schemas (an empty union with a default, found by
+// FuzzGetOrCreate) turned into errors: a client's schema must not take the
+// broker down.
+func parseAvroBytes(data []byte) (s avro.Schema, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("the Avro parser failed: %v", r)
+		}
+	}()
+	return avro.ParseBytesWithCache(data, "", &avro.SchemaCache{})
+}
+
 // parseAvroDef validates and parses data as an Avro definition for type t.
 func parseAvroDef(t SchemaType, data []byte) (*avroDef, error) {
 	tree, err := decodeJSON(data)
@@ -35,7 +49,7 @@ func parseAvroDef(t SchemaType, data []byte) (*avroDef, error) {
 	}
 	// A fresh cache per parse: a shared one would let one topic's named
 	// types leak into another's definitions.
-	schema, err := avro.ParseBytesWithCache(escaped, "", &avro.SchemaCache{})
+	schema, err := parseAvroBytes(escaped)
 	if err != nil {
 		if obj, isObject := tree.(map[string]any); isObject && t == TypeJSON {
 			canon, merr := json.Marshal(obj)
