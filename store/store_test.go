@@ -510,3 +510,28 @@ func TestUnavailableDatabaseIsTransient(t *testing.T) {
 		}
 	})
 }
+
+// A panic inside an apply's transaction (a bug, recovered by the handler
+// that called it) rolls the transaction back: the next apply is not stuck
+// behind a write lock left held.
+func TestPanicInsideATransactionReleasesIt(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s, _ := b.open(t)
+		func() {
+			defer func() { _ = recover() }()
+			_ = s.inTx(context.Background(), func(tx *sql.Tx) error {
+				if _, err := tx.ExecContext(context.Background(), s.rebind(`INSERT INTO organizations (key, created_at) VALUES (?, ?)`), "PanicOrg", time.Now()); err != nil {
+					t.Fatal(err)
+				}
+				panic("bug")
+			})
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		mustApply(t, s, baseUpdate("after-panic", 0), OutcomeApplied)
+		var n int
+		if err := s.db.QueryRowContext(ctx, s.rebind(`SELECT COUNT(*) FROM organizations WHERE key = ?`), "PanicOrg").Scan(&n); err != nil || n != 0 {
+			t.Fatalf("the panicked transaction's row: %d (%v), want rolled back", n, err)
+		}
+	})
+}
