@@ -158,7 +158,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			for msg := range jobs {
 				// In-flight work finishes even when ctx ends: a half-handled
 				// event is worse than a slightly later shutdown.
-				c.handle(context.WithoutCancel(ctx), msg)
+				c.handleSafely(context.WithoutCancel(ctx), msg)
 			}
 		}()
 	}
@@ -213,6 +213,19 @@ type failure struct {
 	kind      string // metric label
 	permanent bool
 	err       error
+}
+
+// handleSafely is handle with a panic outside the handlers (they have the
+// signal's own recover), in decoding say, made a permanent failure of that
+// message: one poison message must not take every worker down with it.
+func (c *Consumer) handleSafely(ctx context.Context, msg pulsar.Message) {
+	defer func() {
+		if r := recover(); r != nil {
+			meta, _ := schema.MetadataFromProperties(msg.Properties())
+			c.fail(ctx, msg, meta, failure{kind: "panic", permanent: true, err: fmt.Errorf("panic while handling: %v", r)})
+		}
+	}()
+	c.handle(ctx, msg)
 }
 
 func (c *Consumer) handle(ctx context.Context, msg pulsar.Message) {

@@ -441,3 +441,60 @@ func TestPoisonIsDeadLetteredOnceAcrossRedeliveries(t *testing.T) {
 		t.Fatalf("dead-letter topic ends at %+v (%v), want exactly one entry", last, err)
 	}
 }
+
+// panickyEmitter stands in for a decoder or emitter that panics on one
+// message; unlike a Signal it has no recover of its own.
+type panickyEmitter struct{ handled chan string }
+
+func (panickyEmitter) EventType() string { return schema.EventCourseCatalogInfoChanged }
+func (p panickyEmitter) Emit(_ context.Context, meta schema.Metadata, value any, _ bool) error {
+	if value.(*schema.CourseCatalogInfoChanged).CatalogInfo.Name == "boom" {
+		panic("decoder bug")
+	}
+	p.handled <- meta.ID
+	return nil
+}
+
+// A panic while handling one message dead-letters it with the panic as the
+// reason, and the consumer goes on with the next.
+func TestPanicIsDeadLetteredAndTheConsumerGoesOn(t *testing.T) {
+	r := newRig(t, true)
+	em := panickyEmitter{handled: make(chan string, 1)}
+	cfg := consumer.Config{Topics: []string{r.topic}, Subscription: "discovery", AdminURL: r.b.AdminURL(),
+		Workers: 2, NackBackoff: 50 * time.Millisecond, NackBackoffMax: 200 * time.Millisecond, MaxDeliveries: 4}
+	c, err := consumer.New(r.client, cfg, consumer.WithDeduper(dedupe.New(r.redis)), consumer.WithSignals(em))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dlq, err := r.client.Subscribe(pulsar.ConsumerOptions{Topic: r.topic + "-discovery-DLQ", SubscriptionName: "inspect",
+		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlq.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	boom, fine := metaAt(time.Now().UTC()), metaAt(time.Now().UTC())
+	r.publish(boom, catalogValue("course-v1:edX+Boom+1", "boom", false))
+	r.publish(fine, catalogValue("course-v1:edX+Fine+1", "fine", false))
+	wait, stop := context.WithTimeout(context.Background(), 20*time.Second)
+	defer stop()
+	msg, err := dlq.Receive(wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Properties()["ce_id"] != boom.ID || !strings.Contains(msg.Properties()[consumer.PropDLQReason], "panic while handling: decoder bug") {
+		t.Fatalf("dead letter %v, want the panicking event with the panic as its reason", msg.Properties())
+	}
+	select {
+	case id := <-em.handled:
+		if id != fine.ID {
+			t.Fatalf("handled %s, want the event after the panic", id)
+		}
+	case <-wait.Done():
+		t.Fatal("the event after the panic was never handled")
+	}
+}
