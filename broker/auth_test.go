@@ -55,14 +55,7 @@ func securedBroker(t *testing.T, opts ...broker.Option) *broker.Broker {
 
 func authClient(t *testing.T, url string, auth pulsar.Authentication) pulsar.Client {
 	t.Helper()
-	lg := logrus.New()
-	lg.SetLevel(logrus.ErrorLevel)
-	c, err := pulsar.NewClient(pulsar.ClientOptions{URL: url, Authentication: auth, OperationTimeout: 3 * time.Second,
-		ConnectionTimeout: 2 * time.Second, Logger: plog.NewLoggerWithLogrus(lg)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c, _ := loggedAuthClient(t, url, auth)
 	return c
 }
 

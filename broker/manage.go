@@ -10,7 +10,6 @@ import (
 	"math"
 	"sort"
 	"time"
-	"unicode/utf8"
 
 	"github.com/edxbus/edxbus/broker/internal/storage"
 	"github.com/edxbus/edxbus/broker/internal/wire"
@@ -248,8 +247,8 @@ func (b *Broker) CreateSubscription(topic, sub string, at MessageID) error {
 	if err != nil {
 		return err
 	}
-	if sub == "" || !utf8.ValidString(sub) {
-		return errorf(wire.ServerError_InvalidTopicName, "subscription name %q: want a non-empty UTF-8 name", sub)
+	if err := checkSubscriptionName(sub); err != nil {
+		return err
 	}
 	t, err := b.getTopic(name, true)
 	if err != nil {

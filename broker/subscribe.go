@@ -21,7 +21,6 @@ import (
 	"math"
 	"sort"
 	"time"
-	"unicode/utf8"
 
 	"github.com/edxbus/edxbus/broker/internal/storage"
 	"github.com/edxbus/edxbus/broker/internal/wire"
@@ -93,11 +92,8 @@ func (b *Broker) addConsumer(c *conn, cmd *wire.CommandSubscribe) (*consumer, er
 	if err := c.authorize(name, ActionConsume); err != nil {
 		return nil, err
 	}
-	if cmd.GetSubscription() == "" {
-		return nil, errorf(wire.ServerError_InvalidTopicName, "empty subscription name")
-	}
-	if !utf8.ValidString(cmd.GetSubscription()) {
-		return nil, errorf(wire.ServerError_InvalidTopicName, "subscription name %q is not UTF-8", cmd.GetSubscription())
+	if err := checkSubscriptionName(cmd.GetSubscription()); err != nil {
+		return nil, err
 	}
 	if n, err := b.PartitionCount(name.String()); err == nil && n > 0 && name.Partition < 0 {
 		return nil, errorf(wire.ServerError_NotAllowedError, "%s is a partitioned topic; subscribe to its partitions", name)

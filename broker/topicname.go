@@ -49,6 +49,15 @@ func parseTopic(s string) (topicName, error) {
 	return tn, nil
 }
 
+// checkSubscriptionName refuses an empty name and one that is not UTF-8,
+// for the same reason as parseTopic.
+func checkSubscriptionName(sub string) error {
+	if sub == "" || !utf8.ValidString(sub) {
+		return errorf(wire.ServerError_InvalidTopicName, "subscription name %q: want a non-empty UTF-8 name", sub)
+	}
+	return nil
+}
+
 func (t topicName) String() string {
 	return t.Domain + "://" + t.Tenant + "/" + t.Namespace + "/" + t.Local
 }

@@ -231,13 +231,14 @@ func (c *Consumer) handleSafely(ctx context.Context, msg pulsar.Message) {
 func (c *Consumer) handle(ctx context.Context, msg pulsar.Message) {
 	start := time.Now()
 	meta, err := schema.MetadataFromProperties(msg.Properties())
-	eventType := meta.EventType
-	c.m.received.WithLabelValues(metricEventType(eventType)).Inc()
 	if err != nil {
+		c.m.received.WithLabelValues("unknown").Inc()
 		c.fail(ctx, msg, meta, failure{kind: "metadata", permanent: true, err: err})
 		return
 	}
+	eventType := meta.EventType
 	ev, err := schema.Lookup(eventType)
+	c.m.received.WithLabelValues(eventLabel(eventType, err)).Inc()
 	if err != nil {
 		c.fail(ctx, msg, meta, failure{kind: "unknown_type", permanent: true, err: err})
 		return
@@ -424,7 +425,13 @@ func (c *Consumer) fail(ctx context.Context, msg pulsar.Message, meta schema.Met
 // using it as is would let one bad message add a series for good (or panic
 // the consumer on a label that is not UTF-8).
 func metricEventType(t string) string {
-	if _, err := schema.Lookup(t); err != nil {
+	_, err := schema.Lookup(t)
+	return eventLabel(t, err)
+}
+
+// eventLabel is metricEventType for a type already looked up.
+func eventLabel(t string, lookupErr error) string {
+	if lookupErr != nil {
 		return "unknown"
 	}
 	return t

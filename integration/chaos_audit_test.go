@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -61,22 +63,7 @@ func checkApplyAudit(t *testing.T, dsn string) map[string]int {
 	ctx := context.Background()
 	writing := fmt.Sprintf("'%s', '%s'", store.OutcomeApplied, store.OutcomeUnchanged)
 
-	outcomes := map[string]int{}
-	rows, err := db.QueryContext(ctx, `SELECT outcome, COUNT(*) FROM applied_events GROUP BY outcome`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var o string
-		var n int
-		if err := rows.Scan(&o, &n); err != nil {
-			t.Fatal(err)
-		}
-		outcomes[o] = n
-	}
-	if err := rows.Close(); err != nil {
-		t.Fatal(err)
-	}
+	outcomes := countBy(t, db, `SELECT outcome, COUNT(*) FROM applied_events GROUP BY outcome`)
 	// Every recorded event has an outcome the store gives (an older build
 	// wrote 'pending' first and the outcome later in the transaction).
 	for o, n := range outcomes {
@@ -87,28 +74,15 @@ func checkApplyAudit(t *testing.T, dsn string) map[string]int {
 		}
 	}
 
-	var dups, twice int
-	var sample []string
-	rows, err = db.QueryContext(ctx, `SELECT event_id, COUNT(*) FROM `+applyAuditTable+` GROUP BY event_id HAVING COUNT(*) > 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id string
-		var n int
-		if err := rows.Scan(&id, &n); err != nil {
-			t.Fatal(err)
+	if dups := countBy(t, db, `SELECT event_id, COUNT(*) FROM `+applyAuditTable+` GROUP BY event_id HAVING COUNT(*) > 1`); len(dups) > 0 {
+		twice, sample := 0, []string{}
+		for _, id := range slices.Sorted(maps.Keys(dups)) {
+			twice += dups[id]
+			if len(sample) < 5 {
+				sample = append(sample, fmt.Sprintf("%s ×%d", id, dups[id]))
+			}
 		}
-		dups, twice = dups+1, twice+n
-		if len(sample) < 5 {
-			sample = append(sample, fmt.Sprintf("%s ×%d", id, n))
-		}
-	}
-	if err := rows.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if dups > 0 {
-		t.Errorf("%d events wrote their course run more than once (%d writes), e.g. %s", dups, twice, strings.Join(sample, ", "))
+		t.Errorf("%d events wrote their course run more than once (%d writes), e.g. %s", len(dups), twice, strings.Join(sample, ", "))
 	}
 
 	var audited, stray int
@@ -126,6 +100,29 @@ func checkApplyAudit(t *testing.T, dsn string) map[string]int {
 		t.Errorf("%d course-run writes audited; applied_events records %d events as %s", audited, want, writing)
 	}
 	return outcomes
+}
+
+// countBy runs a query of (key, count) rows and returns them as a map.
+func countBy(t *testing.T, db *sql.DB, query string) map[string]int {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var k string
+		var n int
+		if err := rows.Scan(&k, &n); err != nil {
+			t.Fatal(err)
+		}
+		out[k] = n
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // openRaw opens the database behind a store DSN as the chaos suite spells

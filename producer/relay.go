@@ -14,6 +14,7 @@ import (
 
 	"github.com/edxbus/edxbus/internal/reconnect"
 	"github.com/edxbus/edxbus/producer/outbox"
+	"github.com/edxbus/edxbus/schema"
 )
 
 // Relay drains the outbox to Pulsar in order. Create it with NewRelay, call
@@ -94,22 +95,7 @@ func NewRelay(client pulsar.Client, p *Producer, opts ...RelayOption) *Relay {
 func (r *Relay) Start(ctx context.Context) error {
 	for _, eventType := range sortedKeys(r.p.routes) {
 		for _, rt := range r.p.routes[eventType] {
-			prod, err := r.client.CreateProducer(pulsar.ProducerOptions{
-				Topic:       rt.topic,
-				Name:        r.producerName(rt.topic, eventType),
-				Schema:      rt.event.PulsarSchema(),
-				SendTimeout: -1, // never give up while the broker is away: the outbox holds the event
-				// No client-side batching: the Go client does not send a
-				// batch's highest sequence id, so broker dedup would judge a
-				// batch by its first id alone, and a batch re-formed after a
-				// restart that starts with an already-stored record would be
-				// dropped whole, losing the rest. One record per message keeps
-				// dedup exact; the sends are still pipelined and the broker
-				// still groups their writes.
-				DisableBatching:    true,
-				MaxPendingMessages: 4 * r.batch,
-				BackOffPolicyFunc:  reconnect.Capped(r.reconnectMax),
-			})
+			prod, err := r.client.CreateProducer(r.producerOptions(rt.topic, eventType, rt.event))
 			if err != nil {
 				r.closeProducers()
 				return fmt.Errorf("producer for %s on %s: %w", eventType, rt.topic, err)
@@ -126,6 +112,26 @@ func (r *Relay) Start(ctx context.Context) error {
 	go r.run(runCtx)
 	r.log.Info().Int("producers", len(r.producers)).Str("producer_name", r.name).Msg("relay started")
 	return nil
+}
+
+// producerOptions are those of the relay's producer for one topic and event
+// type, whether made at Start or later for a record whose route changed.
+func (r *Relay) producerOptions(topic, eventType string, ev *schema.Event) pulsar.ProducerOptions {
+	return pulsar.ProducerOptions{
+		Topic:       topic,
+		Name:        r.producerName(topic, eventType),
+		Schema:      ev.PulsarSchema(),
+		SendTimeout: -1, // never give up while the broker is away: the outbox holds the event
+		// No client-side batching: the Go client does not send a batch's
+		// highest sequence id, so broker dedup would judge a batch by its
+		// first id alone, and a batch re-formed after a restart that starts
+		// with an already-stored record would be dropped whole, losing the
+		// rest. One record per message keeps dedup exact; the sends are still
+		// pipelined and the broker still groups their writes.
+		DisableBatching:    true,
+		MaxPendingMessages: 4 * r.batch,
+		BackOffPolicyFunc:  reconnect.Capped(r.reconnectMax),
+	}
 }
 
 func (r *Relay) producerName(topic, eventType string) string {
@@ -214,10 +220,7 @@ func (r *Relay) lateProducer(rec outbox.Record) (pulsar.Producer, error) {
 	if len(ev) == 0 {
 		return nil, fmt.Errorf("record %d: event type %s is no longer configured; keeping it in the outbox", rec.Seq, rec.EventType)
 	}
-	prod, err := r.client.CreateProducer(pulsar.ProducerOptions{
-		Topic: rec.Topic, Name: r.producerName(rec.Topic, rec.EventType), Schema: ev[0].event.PulsarSchema(),
-		SendTimeout: -1, DisableBatching: true, MaxPendingMessages: 4 * r.batch, BackOffPolicyFunc: reconnect.Capped(r.reconnectMax),
-	})
+	prod, err := r.client.CreateProducer(r.producerOptions(rec.Topic, rec.EventType, ev[0].event))
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/hamba/avro/v2"
+
+	"github.com/edxbus/edxbus/internal/avroparse"
 )
 
 // The schemas are the ones openedx-events' generator emits today (what a
@@ -351,7 +353,7 @@ func derefSchema(s avro.Schema) avro.Schema {
 // schema registry) rejects the original anyway. The JSON returned is the
 // one actually parsed.
 func parseSchema(schemaJSON string) (avro.Schema, string, error) {
-	s, err := parseAvro(schemaJSON)
+	s, err := avroparse.Parse([]byte(schemaJSON))
 	if err == nil {
 		return s, schemaJSON, nil
 	}
@@ -366,24 +368,11 @@ func parseSchema(schemaJSON string) (avro.Schema, string, error) {
 	if merr != nil {
 		return nil, "", err
 	}
-	s, err2 := parseAvro(string(fixed))
+	s, err2 := avroparse.Parse(fixed)
 	if err2 != nil {
 		return nil, "", err
 	}
 	return s, string(fixed), nil
-}
-
-// parseAvro is hamba's parser with a private cache, and with its panics on
-// some malformed schemas (an empty union with a default, found by fuzzing
-// the broker's registry) turned into errors: writer schemas come from the
-// cluster, and one bad schema must not take a consumer down.
-func parseAvro(schemaJSON string) (s avro.Schema, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			s, err = nil, fmt.Errorf("avro: cannot parse the schema (the parser failed: %v)", r)
-		}
-	}()
-	return avro.ParseWithCache(schemaJSON, "", &avro.SchemaCache{})
 }
 
 // sanitizeNames replaces '-' with '_' in names, namespaces and named-type

@@ -116,6 +116,7 @@ func TestWithPasswordForms(t *testing.T) {
 		{"postgres://db/catalog", "postgres://:n%27ew%20pw@db/catalog"},
 		{"host=db user=app password=old dbname=catalog", `host=db user=app  dbname=catalog password='n\'ew pw'`},
 		{"host=db dbname=catalog", `host=db dbname=catalog password='n\'ew pw'`},
+		{"host=db sslpassword=keypw password=old", `host=db sslpassword=keypw  password='n\'ew pw'`},
 	} {
 		got, err := withPassword(tc.dsn, "n'ew pw")
 		if err != nil || got != tc.want {

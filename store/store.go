@@ -149,6 +149,8 @@ var (
 	// The userinfo of something URL-shaped that url.Parse refused or found
 	// opaque: everything from the scheme to the last @.
 	dsnUserinfo = regexp.MustCompile(`(?s)^([A-Za-z][A-Za-z0-9+.-]*:(?://)?).*@`)
+	// The password= setting alone (not sslpassword=, the client key's).
+	dsnPasswordSetting = regexp.MustCompile(`(?i)\bpassword\s*=\s*(?:'(?:[^'\\]|\\.)*'?|\S*)`)
 )
 
 // redactDSN hides the passwords of a DSN for error messages, whatever its
@@ -178,7 +180,7 @@ func redactDSN(dsn string) string {
 func withPassword(dsn, password string) (string, error) {
 	if isKeywordDSN(dsn) {
 		quoted := strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(password)
-		return dsnPasswordKV.ReplaceAllString(dsn, "") + " password='" + quoted + "'", nil
+		return dsnPasswordSetting.ReplaceAllString(dsn, "") + " password='" + quoted + "'", nil
 	}
 	u, err := url.Parse(dsn)
 	if err != nil {

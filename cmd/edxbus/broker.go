@@ -49,23 +49,29 @@ func (o *brokerOptions) validate() error {
 		return fmt.Errorf("--schema-compatibility %q: not a Pulsar compatibility strategy", o.schemaCompat)
 	}
 	for flag, addr := range map[string]string{"--addr": o.addr, "--admin-addr": o.adminAddr} {
-		host, _, err := net.SplitHostPort(addr)
+		beyond, err := beyondLoopback(flag, addr)
 		if err != nil {
-			return fmt.Errorf("%s %q: %w", flag, addr, err)
+			return err
 		}
-		if !o.insecureListenAll && !o.security.authEnabled() && !isLoopback(host) {
+		if !o.insecureListenAll && !o.security.authEnabled() && beyond {
 			return fmt.Errorf("%s %q: refusing to listen beyond loopback without authentication; turn on --auth-token-secret-key-file, --auth-token-public-key-file or --auth-tls, or pass --insecure", flag, addr)
 		}
 	}
 	return o.security.validate()
 }
 
-func isLoopback(host string) bool {
+// beyondLoopback reports whether the listen address addr (of flag) reaches
+// beyond this machine.
+func beyondLoopback(flag, addr string) (bool, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, fmt.Errorf("%s %q: %w", flag, addr, err)
+	}
 	if host == "localhost" {
-		return true
+		return false, nil
 	}
 	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return ip == nil || !ip.IsLoopback(), nil
 }
 
 // plaintextCredentials warns when clients would send tokens beyond loopback
@@ -75,7 +81,7 @@ func (o *brokerOptions) plaintextCredentials() string {
 		return ""
 	}
 	for _, addr := range []string{o.addr, o.adminAddr} {
-		if host, _, err := net.SplitHostPort(addr); err == nil && !isLoopback(host) {
+		if beyond, err := beyondLoopback("", addr); err == nil && beyond {
 			return "authentication is on but TLS is not (--tls-cert-file): tokens cross the network in clear text"
 		}
 	}

@@ -80,13 +80,9 @@ func (o *consumerOptions) storeOptions() ([]store.Option, error) {
 	if o.storePassFile == "" {
 		return nil, nil
 	}
-	raw, err := os.ReadFile(o.storePassFile)
+	password, err := readSecretFile("--store-password-file", o.storePassFile)
 	if err != nil {
-		return nil, fmt.Errorf("--store-password-file: %w", err)
-	}
-	password := strings.TrimRight(string(raw), "\r\n")
-	if password == "" {
-		return nil, errors.New("--store-password-file is empty")
+		return nil, err
 	}
 	return []store.Option{store.WithPassword(password)}, nil
 }

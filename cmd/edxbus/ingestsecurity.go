@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"sync"
 	"time"
@@ -14,11 +13,11 @@ import (
 // bearer tokens unless told --insecure: anyone who can reach the port could
 // publish into the catalog.
 func checkIngestExposure(flag, addr, tokenFile string, insecure bool) error {
-	host, _, err := net.SplitHostPort(addr)
+	beyond, err := beyondLoopback(flag, addr)
 	if err != nil {
-		return fmt.Errorf("%s %q: %w", flag, addr, err)
+		return err
 	}
-	if tokenFile == "" && !insecure && !isLoopback(host) {
+	if tokenFile == "" && !insecure && beyond {
 		return fmt.Errorf("%s %q: refusing to accept events beyond loopback without --ingest-token-file; pass --insecure to allow it", flag, addr)
 	}
 	return nil

@@ -32,6 +32,20 @@ func (s *redisSecurity) addFlags(fs *pflag.FlagSet) {
 }
 
 // clientOptions turns the flags into dedupe.NewClient options.
+// readSecretFile reads a password from path (given by flag), without the
+// line ending an editor leaves; an empty one is an error.
+func readSecretFile(flag, path string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", flag, err)
+	}
+	secret := strings.TrimRight(string(raw), "\r\n")
+	if secret == "" {
+		return "", fmt.Errorf("%s is empty", flag)
+	}
+	return secret, nil
+}
+
 func (s *redisSecurity) clientOptions() ([]dedupe.ClientOption, error) {
 	if s.password != "" && s.passwordFile != "" {
 		return nil, errors.New("--redis-password and --redis-password-file: give one, not both")
@@ -42,12 +56,9 @@ func (s *redisSecurity) clientOptions() ([]dedupe.ClientOption, error) {
 	}
 	password := s.password
 	if s.passwordFile != "" {
-		raw, err := os.ReadFile(s.passwordFile)
-		if err != nil {
-			return nil, fmt.Errorf("--redis-password-file: %w", err)
-		}
-		if password = strings.TrimRight(string(raw), "\r\n"); password == "" {
-			return nil, errors.New("--redis-password-file is empty")
+		var err error
+		if password, err = readSecretFile("--redis-password-file", s.passwordFile); err != nil {
+			return nil, err
 		}
 	}
 	if s.username != "" || password != "" {

@@ -16,6 +16,10 @@ func TestSecurityFlagErrors(t *testing.T) {
 	if err := os.WriteFile(key, []byte("0123456789abcdef0123456789abcdef"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -33,6 +37,10 @@ func TestSecurityFlagErrors(t *testing.T) {
 		{[]string{"schema", "check", "--pulsar-url", "pulsar+ssl://127.0.0.1:1", "--pulsar-auth-token-file", filepath.Join(dir, "missing")}, "--pulsar-auth-token-file"},
 		{[]string{"consume", "--redis-url", "redis://127.0.0.1:1/0", "--redis-password", "x", "--redis-password-file", key, "--store-dsn", "sqlite:" + filepath.Join(dir, "c.db")}, "not both"},
 		{[]string{"ingest", "--ingest-token-file", filepath.Join(dir, "missing")}, "--ingest-token-file"},
+		{[]string{"consume", "--store-password-file", filepath.Join(dir, "missing"), "--store-dsn", "sqlite:" + filepath.Join(dir, "c.db")}, "--store-password-file"},
+		{[]string{"consume", "--store-password-file", empty, "--store-dsn", "sqlite:" + filepath.Join(dir, "c.db")}, "--store-password-file is empty"},
+		{[]string{"consume", "--store-password-file", key, "--store-dsn", "sqlite:" + filepath.Join(dir, "c.db")}, "applies to PostgreSQL only"},
+		{[]string{"consume", "--redis-url", "redis://127.0.0.1:1/0", "--redis-password-file", empty, "--store-dsn", "sqlite:" + filepath.Join(dir, "c.db")}, "--redis-password-file is empty"},
 	} {
 		out, err := runEdxbus(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -40,12 +40,20 @@ func TestMiniredisClockExpiresKeys(t *testing.T) {
 // A bare AuthorizationError (the Go client drops the broker's reason from a
 // refused lookup) is explained; another error is left as it is.
 func TestExplainRefusal(t *testing.T) {
+	// No handshake refusal recorded by an earlier test of this process.
+	defer lastBrokerRefusal.Store(lastBrokerRefusal.Swap(nil))
 	refused := explainRefusal(fmt.Errorf("producer for x on y: %w", errors.New("AuthorizationError")))
 	if !strings.Contains(refused.Error(), "lacks a permission") || !strings.HasPrefix(refused.Error(), "producer for x on y: AuthorizationError") {
 		t.Errorf("explained as %q", refused)
 	}
 	other := errors.New("store: ping postgres: connection refused")
-	if got := explainRefusal(other); lastBrokerRefusal.Load() == nil && got != other {
+	if got := explainRefusal(other); got != other {
 		t.Errorf("%q became %q", other, got)
+	}
+	// A recorded handshake refusal is added to a connection error.
+	msg := "Failed to establish connection with broker: 'AuthenticationError: token is expired'"
+	lastBrokerRefusal.Store(&msg)
+	if got := explainRefusal(errors.New("connection error")); !strings.Contains(got.Error(), "token is expired") {
+		t.Errorf("with a recorded refusal: %q", got)
 	}
 }

@@ -5,11 +5,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 
 	"github.com/hamba/avro/v2"
+
+	"github.com/edxbus/edxbus/internal/avroparse"
 )
 
 // avroDef is a parsed Avro definition (the data of AVRO, JSON and PROTOBUF
@@ -24,19 +25,6 @@ type avroDef struct {
 	canon []byte
 }
 
-// parseAvroBytes is hamba's parser with a private cache, and with its panics
-// on some malformed schemas (an empty union with a default, found by
-// FuzzGetOrCreate) turned into errors: a client's schema must not take the
-// broker down.
-func parseAvroBytes(data []byte) (s avro.Schema, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			s, err = nil, fmt.Errorf("the Avro parser failed: %v", r)
-		}
-	}()
-	return avro.ParseBytesWithCache(data, "", &avro.SchemaCache{})
-}
-
 // parseAvroDef validates and parses data as an Avro definition for type t.
 func parseAvroDef(t SchemaType, data []byte) (*avroDef, error) {
 	tree, err := decodeJSON(data)
@@ -47,9 +35,9 @@ func parseAvroDef(t SchemaType, data []byte) (*avroDef, error) {
 	if err != nil {
 		return nil, invalid(t, "re-encode: %w", err)
 	}
-	// A fresh cache per parse: a shared one would let one topic's named
-	// types leak into another's definitions.
-	schema, err := parseAvroBytes(escaped)
+	// A fresh cache per parse (a shared one would let one topic's named
+	// types leak into another's definitions), a parser panic as an error.
+	schema, err := avroparse.Parse(escaped)
 	if err != nil {
 		if obj, isObject := tree.(map[string]any); isObject && t == TypeJSON {
 			canon, merr := json.Marshal(obj)
