@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edxbus/edxbus/internal/testenv"
 	"github.com/edxbus/edxbus/store"
 )
 
@@ -27,10 +28,11 @@ const applyAuditTable = "chaos_apply_audit"
 // writes.
 func installApplyAudit(t *testing.T, dsn string) {
 	t.Helper()
-	db, postgres := openRaw(t, dsn)
+	db, dialect := openRaw(t, dsn)
 	defer db.Close()
 	stmts := []string{`CREATE TABLE ` + applyAuditTable + ` (event_id TEXT NOT NULL)`}
-	if postgres {
+	switch dialect {
+	case "postgres":
 		stmts = append(stmts,
 			`CREATE FUNCTION chaos_audit() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -38,7 +40,15 @@ BEGIN
 	RETURN NULL;
 END $$`,
 			`CREATE TRIGGER chaos_audit AFTER INSERT OR UPDATE ON course_runs FOR EACH ROW EXECUTE FUNCTION chaos_audit()`)
-	} else {
+	case "mysql":
+		// MySQL triggers take one event each, and one statement. The
+		// audit table is InnoDB (the server's default engine): rolled
+		// back with the apply.
+		for _, op := range []string{"INSERT", "UPDATE"} {
+			stmts = append(stmts, `CREATE TRIGGER chaos_audit_`+strings.ToLower(op)+` AFTER `+op+` ON course_runs
+FOR EACH ROW INSERT INTO `+applyAuditTable+` (event_id) VALUES (NEW.event_id)`)
+		}
+	default:
 		// SQLite triggers take one event each.
 		for _, op := range []string{"INSERT", "UPDATE"} {
 			stmts = append(stmts, `CREATE TRIGGER chaos_audit_`+strings.ToLower(op)+` AFTER `+op+` ON course_runs
@@ -126,17 +136,21 @@ func countBy(t *testing.T, db *sql.DB, query string) map[string]int {
 }
 
 // openRaw opens the database behind a store DSN as the chaos suite spells
-// them (sqlite:PATH or a postgres:// URL): the store runs no SQL of ours.
-func openRaw(t *testing.T, dsn string) (db *sql.DB, postgres bool) {
+// them (sqlite:PATH, a postgres:// or a mysql:// URL), and names its
+// dialect: "sqlite", "postgres" or "mysql". The store runs no SQL of ours.
+func openRaw(t *testing.T, dsn string) (db *sql.DB, dialect string) {
 	t.Helper()
-	driver, source := "pgx", dsn
+	if strings.HasPrefix(dsn, "mysql://") {
+		return testenv.OpenMySQL(t, dsn), "mysql"
+	}
+	driver, source, dialect := "pgx", dsn, "postgres"
 	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
 		// Consumers hold the write lock in turn: wait for it as they do.
-		driver, source = "sqlite", "file:"+path+"?_busy_timeout=10000"
+		driver, source, dialect = "sqlite", "file:"+path+"?_busy_timeout=10000", "sqlite"
 	}
 	db, err := sql.Open(driver, source)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return db, driver == "pgx"
+	return db, dialect
 }

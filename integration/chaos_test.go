@@ -29,7 +29,7 @@ const (
 	chaosRuns   = 40
 	chaosStream = 10 * time.Second
 	chaosKills  = 12  // consumer SIGKILLs, 300–700 ms apart
-	chaosFail   = 0.1 // of course-run writes, PostgreSQL only
+	chaosFail   = 0.1 // of course-run writes, PostgreSQL and MariaDB only
 )
 
 // chaosVariant is one store backend the chaos suite runs against.
@@ -39,13 +39,16 @@ type chaosVariant struct {
 	// (every server process, SIGKILL) and restarted mid-stream, with a
 	// trigger failing a random fraction of course-run writes.
 	postgres bool
+	// mariadb: the same with a throwaway MariaDB server (the store's
+	// MySQL dialect).
+	mariadb bool
 }
 
 // TestChaos streams catalog events through the ingest while consumer
 // processes are SIGKILLed over and over and replaced, the broker is
 // SIGKILLed and restarted, Redis is restarted (losing every dedupe marker),
-// poison events are mixed in and, on PostgreSQL, the database is killed and
-// restarted and fails a fraction of the applies. At the end, from the store:
+// poison events are mixed in and, on PostgreSQL and MariaDB, the database is
+// killed and restarted and fails a fraction of the applies. At the end, from the store:
 // the catalog equals the source of truth (every run in the state of its
 // newest event) and every event was recorded once and, by the apply audit,
 // written at most once; from the broker: every event was stored, the
@@ -56,7 +59,7 @@ func TestChaos(t *testing.T) {
 	if os.Getenv("EDXBUS_PULSAR_URL") != "" {
 		t.Skip("restarts the embedded broker; not meaningful against an external cluster")
 	}
-	for _, v := range []chaosVariant{{name: "sqlite"}, {name: "postgres", postgres: true}} {
+	for _, v := range []chaosVariant{{name: "sqlite"}, {name: "postgres", postgres: true}, {name: "mariadb", mariadb: true}} {
 		t.Run(v.name, func(t *testing.T) { runChaos(t, v) })
 	}
 }
@@ -68,9 +71,16 @@ func runChaos(t *testing.T, v chaosVariant) {
 	brk := start(t, "broker", brokerArgs...)
 	e := env{pulsarURL: "pulsar://" + addr, adminURL: "http://" + admin, storeDSN: "sqlite:" + filepath.Join(t.TempDir(), "catalog.db")}
 	var pg *testenv.Postgres
-	if v.postgres {
+	var mdb *testenv.MariaDB
+	switch {
+	case v.postgres:
 		pg = testenv.StartPostgres(t)
 		e.storeDSN = pg.DSN()
+	case v.mariadb:
+		// sql_errlog logs every error sent to a client: the injected
+		// failures are counted from it, as from PostgreSQL's log.
+		mdb = testenv.StartMariaDB(t, testenv.WithMariaDBSetting("plugin-load-add", "sql_errlog"))
+		e.storeDSN = mdb.DSN()
 	}
 	waitHTTP(t, e.adminURL+"/admin/v2/brokers/health")
 	redisPort := strings.Split(freeAddr(t), ":")[1]
@@ -80,6 +90,9 @@ func runChaos(t *testing.T, v chaosVariant) {
 	st := openStore(t, e.storeDSN) // creates the tables the triggers need
 	if pg != nil {
 		injectStoreFailures(t, pg.DSN(), chaosFail)
+	}
+	if mdb != nil {
+		injectMySQLStoreFailures(t, mdb.DSN(), chaosFail)
 	}
 	installApplyAudit(t, e.storeDSN)
 
@@ -111,7 +124,7 @@ func runChaos(t *testing.T, v chaosVariant) {
 	}
 
 	// One-off faults at fixed points of the stream; consumer kills recur.
-	pgDown := false
+	dbDown := false
 	type fault struct {
 		at   time.Duration
 		name string
@@ -129,11 +142,16 @@ func runChaos(t *testing.T, v chaosVariant) {
 			waitTCP(t, "127.0.0.1:"+redisPort)
 		}},
 	}
-	if pg != nil {
+	switch {
+	case pg != nil:
 		schedule = append(schedule,
-			fault{chaosStream * 5 / 8, "postgres killed", func() { pg.Kill(t); pgDown = true }},
+			fault{chaosStream * 5 / 8, "postgres killed", func() { pg.Kill(t); dbDown = true }},
 			// Down for a second while events keep coming: applies fail.
-			fault{chaosStream*5/8 + time.Second, "postgres restarted", func() { pg.Start(t); pgDown = false }})
+			fault{chaosStream*5/8 + time.Second, "postgres restarted", func() { pg.Start(t); dbDown = false }})
+	case mdb != nil:
+		schedule = append(schedule,
+			fault{chaosStream * 5 / 8, "mariadb killed", func() { mdb.Kill(t); dbDown = true }},
+			fault{chaosStream*5/8 + time.Second, "mariadb restarted", func() { mdb.Start(t); dbDown = false }})
 	}
 	planned := make([]string, 0, len(schedule))
 	for _, f := range schedule {
@@ -160,7 +178,7 @@ func runChaos(t *testing.T, v chaosVariant) {
 			schedule = schedule[1:]
 		}
 		// A replacement needs the store to start: no kills while it is down.
-		if faults["consumer killed"] < chaosKills && time.Now().After(nextKill) && !pgDown {
+		if faults["consumer killed"] < chaosKills && time.Now().After(nextKill) && !dbDown {
 			n := rng.IntN(len(live))
 			tally(live[n])
 			live[n].stop(syscall.SIGKILL)
@@ -248,12 +266,16 @@ func runChaos(t *testing.T, v chaosVariant) {
 	if redelivered <= 0 {
 		t.Errorf("no redelivery seen (%d deliveries handled for %d messages)", int(seen["received"]), chaosEvents+poison)
 	}
-	if pg != nil {
+	if pg != nil || mdb != nil {
 		// Counted from the server log: the trigger's own writes would be
 		// rolled back with the failing transaction.
-		log := pg.Log()
 		for _, kind := range []string{"serialization failure", "lock timeout"} {
-			faults["store "+kind] = strings.Count(log, "ERROR:  chaos: injected "+kind)
+			if pg != nil {
+				faults["store "+kind] = strings.Count(pg.Log(), "ERROR:  chaos: injected "+kind)
+			} else {
+				errlog, _ := os.ReadFile(mdb.DataFile("sql_errors.log"))
+				faults["store "+kind] = strings.Count(string(errlog), "chaos: injected "+kind)
+			}
 		}
 		if faults["store lock timeout"] == 0 {
 			t.Error("no store failure reached the consumers")
@@ -295,6 +317,30 @@ END $$;
 CREATE TRIGGER chaos_fail BEFORE INSERT OR UPDATE ON course_runs FOR EACH ROW EXECUTE FUNCTION chaos_fail();`, p))
 	if err != nil {
 		t.Fatalf("install the failing trigger: %v", err)
+	}
+}
+
+// injectMySQLStoreFailures is injectStoreFailures on MySQL or MariaDB: the
+// trigger raises a deadlock (1213, SQLSTATE 40001, retried in the store's
+// transaction) or a lock wait timeout (1205, which reaches the consumer).
+// MySQL triggers take one event each.
+func injectMySQLStoreFailures(t *testing.T, dsn string, p float64) {
+	t.Helper()
+	db := testenv.OpenMySQL(t, dsn)
+	for _, op := range []string{"INSERT", "UPDATE"} {
+		_, err := db.ExecContext(context.Background(), fmt.Sprintf(`
+CREATE TRIGGER chaos_fail_%s BEFORE %s ON course_runs FOR EACH ROW
+BEGIN
+	IF RAND() < %g THEN
+		IF RAND() < 0.5 THEN
+			SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = 'chaos: injected serialization failure', MYSQL_ERRNO = 1213;
+		END IF;
+		SIGNAL SQLSTATE 'HY000' SET MESSAGE_TEXT = 'chaos: injected lock timeout', MYSQL_ERRNO = 1205;
+	END IF;
+END`, strings.ToLower(op), op, p))
+		if err != nil {
+			t.Fatalf("install the failing trigger: %v", err)
+		}
 	}
 }
 

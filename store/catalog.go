@@ -149,8 +149,9 @@ func (u CourseRunUpdate) validate() (CourseKeyParts, runState, error) {
 	return parts, st, nil
 }
 
-// storedPrecision is what both databases keep of a timestamp (PostgreSQL
-// keeps microseconds); rounding before comparing makes "unchanged" exact.
+// storedPrecision is what every database keeps of a timestamp (PostgreSQL
+// and MySQL's DATETIME(6) keep microseconds, and so does sqliteTime);
+// truncating before comparing makes "unchanged" exact.
 const storedPrecision = time.Microsecond
 
 func utcPtr(t *time.Time) *time.Time {
@@ -176,18 +177,18 @@ const (
 		VALUES (?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`
 	sqlReadRun = `SELECT title_override, start_at, end_at, enrollment_start, enrollment_end,
 		pacing_type, hidden, invitation_only, upgrade_deadline, event_time, event_id
-		FROM course_runs WHERE key_lower = ?`
+		FROM course_runs WHERE key_lower = ?{{FOR UPDATE}}`
 	sqlRunUnchanged = `UPDATE course_runs SET event_time = ?, event_id = ? WHERE key_lower = ?`
 	sqlRunUpdate    = `UPDATE course_runs SET title_override = ?, start_at = ?, end_at = ?,
 		enrollment_start = ?, enrollment_end = ?, pacing_type = ?, hidden = ?, invitation_only = ?,
 		upgrade_deadline = ?, event_time = ?, event_id = ?, modified_at = ? WHERE key_lower = ?`
-	sqlRunInsert = `INSERT INTO course_runs (key_lower, key, course_key, title_override,
+	sqlRunInsert = `INSERT INTO course_runs (key_lower, "key", course_key, title_override,
 		start_at, end_at, enrollment_start, enrollment_end, pacing_type, hidden, invitation_only,
 		upgrade_deadline, event_time, event_id, created_at, modified_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	sqlEnsureOrg    = `INSERT INTO organizations (key, created_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`
-	sqlEnsureCourse = `INSERT INTO courses (key, organization_key, title, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (key) DO NOTHING`
+	sqlEnsureOrg    = `INSERT INTO organizations ("key", created_at) VALUES (?, ?) ON CONFLICT ("key") DO NOTHING`
+	sqlEnsureCourse = `INSERT INTO courses ("key", organization_key, title, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT ("key") DO NOTHING`
 )
 
 // ApplyCourseRun applies one catalog event to its course run, creating the
@@ -248,8 +249,9 @@ var errRecorded = errors.New("store: event already recorded")
 // the apply's transaction: one statement instead of a placeholder row at the
 // start and its outcome at the end. When the id is there already (a
 // redelivery) it returns errRecorded, which rolls back what the apply wrote.
-// The per-key lock (PostgreSQL) or the single writer (SQLite) keeps a
-// concurrent twin from applying before this one commits.
+// The per-key lock (PostgreSQL), the locking read (MySQL) or the single
+// writer (SQLite) keeps a concurrent twin from applying before this one
+// commits.
 func (s *Store) recordEvent(ctx context.Context, tx *sql.Tx, eventID, kind string, o Outcome, now time.Time) error {
 	res, err := s.txExec(ctx, tx, sqlRecordEvent, eventID, kind, o.String(), now)
 	if err != nil {
@@ -278,7 +280,12 @@ func settle(o Outcome, err error) (Outcome, error) {
 
 // lockKey serialises concurrent applies to one key on PostgreSQL, including
 // the first insert of a key no row exists for yet. SQLite needs nothing: its
-// IMMEDIATE transactions already admit one writer at a time.
+// IMMEDIATE transactions already admit one writer at a time. MySQL needs
+// nothing here either: the apply's read of the state held is a locking read
+// there ({{FOR UPDATE}} in sqlReadRun and sqlReadGrade), which holds the row
+// until commit and reads its newest committed version whatever the
+// isolation level; of two first inserts of one key, which lock nothing yet,
+// the second fails on the primary key and is retried (mysqlSession).
 func (s *Store) lockKey(ctx context.Context, tx *sql.Tx, key string) error {
 	if s.dialect != dialectPostgres {
 		return nil
@@ -336,10 +343,10 @@ func timePtr(t sql.NullTime) *time.Time {
 	return &u
 }
 
-const courseRunColumns = `r.key, r.course_key, c.organization_key, r.title_override, r.start_at, r.end_at,
+const courseRunColumns = `r."key", r.course_key, c.organization_key, r.title_override, r.start_at, r.end_at,
 	r.enrollment_start, r.enrollment_end, r.pacing_type, r.hidden, r.invitation_only, r.upgrade_deadline,
 	r.event_time, r.event_id, r.created_at, r.modified_at
-	FROM course_runs r JOIN courses c ON c.key = r.course_key`
+	FROM course_runs r JOIN courses c ON c."key" = r.course_key`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -361,7 +368,7 @@ func scanCourseRun(row rowScanner) (CourseRun, error) {
 
 // CourseRun returns the run with this key (case-insensitive), or ErrNotFound.
 func (s *Store) CourseRun(ctx context.Context, key string) (CourseRun, error) {
-	r, err := scanCourseRun(s.db.QueryRowContext(ctx, s.rebind(`SELECT `+courseRunColumns+` WHERE r.key_lower = ?`), strings.ToLower(key)))
+	r, err := scanCourseRun(s.db.QueryRowContext(ctx, s.sqlFor(`SELECT `+courseRunColumns+` WHERE r.key_lower = ?`), strings.ToLower(key)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, fmt.Errorf("store: course run %s: %w", key, ErrNotFound)
 	}
@@ -371,14 +378,59 @@ func (s *Store) CourseRun(ctx context.Context, key string) (CourseRun, error) {
 	return r, nil
 }
 
-// CourseRuns lists runs modified at or after since, oldest change first, at
-// most limit of them (limit <= 0 means 100).
+// RunCursor is a place in the list order of course runs: modified time, then
+// key (case-insensitively). A page ends at the cursor of its last run
+// (CourseRun.Cursor); the next page starts just after it. The zero cursor is
+// the start of the list.
+type RunCursor struct {
+	Modified time.Time
+	Key      string
+}
+
+// IsZero reports whether c is the start of the list.
+func (c RunCursor) IsZero() bool { return c.Modified.IsZero() && c.Key == "" }
+
+// Cursor is the place of r in the list order.
+func (r CourseRun) Cursor() RunCursor { return RunCursor{Modified: r.Modified, Key: r.Key} }
+
+// CourseRuns lists runs modified at or after since, oldest change first
+// (ties by key), at most limit of them (limit <= 0 means 100).
 func (s *Store) CourseRuns(ctx context.Context, since time.Time, limit int) ([]CourseRun, error) {
+	return s.CourseRunsAfter(ctx, since, RunCursor{}, limit)
+}
+
+// CourseRunsAfter is CourseRuns from just after the cursor after: a keyset
+// page, so paging stays one index range scan however deep it goes, and no
+// run is skipped or repeated because another was inserted on an earlier
+// page. A run that changes while a client pages moves to the end of the
+// order (its modified time is now) and is listed again there, in its new
+// state. The order is the store's writers' clocks, though: two writers
+// whose clocks disagree, or a transaction that commits after a later-stamped
+// one, can put a change behind a cursor already handed out, so a client
+// that syncs incrementally should start its next pass a little before the
+// last modified time it saw (applies are idempotent to read twice).
+func (s *Store) CourseRunsAfter(ctx context.Context, since time.Time, after RunCursor, limit int) ([]CourseRun, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+courseRunColumns+` WHERE r.modified_at >= ?
-		ORDER BY r.modified_at, r.key_lower LIMIT ?`), since.UTC(), limit)
+	from := since.UTC()
+	if !after.IsZero() && after.Modified.After(from) {
+		// Every run after the cursor was modified at or after it. Said
+		// as the lower bound, it is where the range on the index
+		// course_runs_modified starts on MariaDB too, whose optimizer
+		// takes the row comparison below as a filter only.
+		from = after.Modified.UTC()
+	}
+	q, args := `SELECT `+courseRunColumns+` WHERE r.modified_at >= ?`, []any{from}
+	if !after.IsZero() {
+		// A row comparison: SQLite and PostgreSQL take it as the start of
+		// a range on the index, where the spelled-out OR would be a filter
+		// over everything after since.
+		q += ` AND (r.modified_at, r.key_lower) > (?, ?)`
+		args = append(args, after.Modified.UTC(), strings.ToLower(after.Key))
+	}
+	q += ` ORDER BY r.modified_at, r.key_lower LIMIT ?`
+	rows, err := s.db.QueryContext(ctx, s.sqlFor(q), s.bindArgs(append(args, limit))...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list course runs: %w", err)
 	}
@@ -425,7 +477,7 @@ func (s *Store) Counts(ctx context.Context) (Counts, error) {
 // that comes back is still caught by the per-run event-time guard, but would
 // count as stale rather than duplicate.
 func (s *Store) PruneAppliedEvents(ctx context.Context, olderThan time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, s.rebind(`DELETE FROM applied_events WHERE applied_at < ?`), olderThan.UTC())
+	res, err := s.db.ExecContext(ctx, s.sqlFor(`DELETE FROM applied_events WHERE applied_at < ?`), s.bindArgs([]any{olderThan.UTC()})...)
 	if err != nil {
 		return 0, fmt.Errorf("store: prune applied events: %w", err)
 	}

@@ -39,7 +39,13 @@ func TestRedactDSN(t *testing.T) {
 // whatever the DSN looks like.
 func TestOpenRejectsBadDSN(t *testing.T) {
 	for _, dsn := range []string{
-		"", "mysql://root@localhost/db", "sqlite:",
+		"", "sqlite:",
+		"mysql://app:s3cret@127.0.0.1:1/catalog?timeout=1s",
+		"mysql://app:s3cret%zz@127.0.0.1/catalog",
+		"mysql://app:s3cret@127.0.0.1/",
+		"mysql://app:s3cret@127.0.0.1/catalog?parseTime=false",
+		"mysql://app:s3cret@127.0.0.1/catalog?tls=custom",
+		"mysql://app:s3cret@127.0.0.1/catalog?tls=bogus",
 		"pg://app:s3cret@db/catalog",
 		"postgres://app:s3cret%zz@127.0.0.1:1/catalog",
 		"host=127.0.0.1 port=1 user=app password=s3cret dbname=catalog connect_timeout=1",

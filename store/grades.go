@@ -57,7 +57,7 @@ func (g GradeUpdate) validate() error {
 // The statements of a grade apply (kept prepared on SQLite: applyQueries).
 const (
 	sqlReadGrade = `SELECT letter_grade, percent_grade, verified, passed, event_time, event_id
-		FROM user_grades WHERE username = ? AND course_run_key = ?`
+		FROM user_grades WHERE username = ? AND course_run_key = ?{{FOR UPDATE}}`
 	sqlGradeUnchanged = `UPDATE user_grades SET event_time = ?, event_id = ? WHERE username = ? AND course_run_key = ?`
 	sqlGradeUpdate    = `UPDATE user_grades SET letter_grade = ?, percent_grade = ?, verified = ?,
 		passed = ?, event_time = ?, event_id = ?, modified_at = ? WHERE username = ? AND course_run_key = ?`
@@ -126,7 +126,7 @@ func (s *Store) Grade(ctx context.Context, username, courseKey string) (Grade, e
 		g      Grade
 		passed sql.NullBool
 	)
-	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT username, course_run_key, letter_grade, percent_grade, verified,
+	err := s.db.QueryRowContext(ctx, s.sqlFor(`SELECT username, course_run_key, letter_grade, percent_grade, verified,
 		passed, event_time, event_id, created_at, modified_at FROM user_grades WHERE username = ? AND course_run_key = ?`),
 		username, strings.ToLower(courseKey)).Scan(&g.Username, &g.CourseKey, &g.LetterGrade, &g.PercentGrade,
 		&g.Verified, &passed, &g.EventTime, &g.EventID, &g.Created, &g.Modified)

@@ -32,6 +32,20 @@ var backends = []backend{
 		dsn := isolatedPostgres(t)
 		return openForTest(t, dsn, opts...), dsn
 	}},
+	{"mysql", func(t testing.TB, opts ...Option) (*Store, string) {
+		dsn := testenv.MySQLDatabase(t)
+		return openForTest(t, dsn, opts...), dsn
+	}},
+}
+
+// backendNamed is one of backends.
+func backendNamed(name string) backend {
+	for _, b := range backends {
+		if b.name == name {
+			return b
+		}
+	}
+	panic("no backend " + name)
 }
 
 func openForTest(t testing.TB, dsn string, opts ...Option) *Store {
@@ -148,7 +162,7 @@ func TestApplyCreatesOrgCourseAndRun(t *testing.T) {
 			t.Fatalf("counts after a rerun: %+v", c)
 		}
 		var title string
-		if err := s.db.QueryRow(s.rebind("SELECT title FROM courses WHERE key = ?"), "edX+DemoX").Scan(&title); err != nil || title != "Demonstration Course" {
+		if err := s.db.QueryRow(s.sqlFor(`SELECT title FROM courses WHERE "key" = ?`), "edX+DemoX").Scan(&title); err != nil || title != "Demonstration Course" {
 			t.Fatalf("course title = %q (%v), want the first run's", title, err)
 		}
 		if got := mustRun(t, s, rerun.CourseKey).Title; got != rerun.Name {
@@ -434,7 +448,7 @@ func TestMigrationsAreIdempotentAndConcurrent(t *testing.T) {
 func TestNewerSchemaIsRefused(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		s, dsn := b.open(t)
-		if _, err := s.db.Exec(s.rebind("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)"), 999, time.Now().UTC()); err != nil {
+		if _, err := s.db.Exec(s.sqlFor("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)"), s.bindArgs([]any{999, time.Now().UTC()})...); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := Open(context.Background(), dsn); err == nil || !strings.Contains(err.Error(), "newer") {
@@ -474,7 +488,7 @@ func TestUnavailableDatabaseIsTransient(t *testing.T) {
 		}
 	})
 	t.Run("cancelled context", func(t *testing.T) {
-		s, _ := backends[0].open(t)
+		s, _ := backendNamed("sqlite").open(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		if _, err := s.ApplyCourseRun(ctx, baseUpdate("e1", 0)); !IsTransient(err) {
@@ -482,7 +496,7 @@ func TestUnavailableDatabaseIsTransient(t *testing.T) {
 		}
 	})
 	t.Run("postgres backend killed mid-session", func(t *testing.T) {
-		s, _ := backends[1].open(t)
+		s, _ := backendNamed("postgres").open(t)
 		mustApply(t, s, baseUpdate("e1", 0), OutcomeApplied)
 		s.db.SetMaxOpenConns(1)
 		var pid int
@@ -509,6 +523,28 @@ func TestUnavailableDatabaseIsTransient(t *testing.T) {
 			t.Fatalf("after reconnect the run holds %s", r.EventID)
 		}
 	})
+	t.Run("mysql connection killed mid-session", func(t *testing.T) {
+		s, dsn := backendNamed("mysql").open(t)
+		mustApply(t, s, baseUpdate("e1", 0), OutcomeApplied)
+		s.db.SetMaxOpenConns(1)
+		var id int64
+		if err := s.db.QueryRow("SELECT CONNECTION_ID()").Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := testenv.OpenMySQL(t, dsn).Exec(fmt.Sprintf("KILL CONNECTION %d", id)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.ApplyCourseRun(context.Background(), baseUpdate("e2", time.Hour))
+		if err != nil && !IsTransient(err) {
+			t.Fatalf("apply on a killed connection: %v, want success (reconnect) or a transient error", err)
+		}
+		if _, err := s.ApplyCourseRun(context.Background(), baseUpdate("e2", time.Hour)); err != nil {
+			t.Fatalf("apply after reconnect: %v", err)
+		}
+		if r := mustRun(t, s, "course-v1:edX+DemoX+2026"); r.EventID != "e2" {
+			t.Fatalf("after reconnect the run holds %s", r.EventID)
+		}
+	})
 }
 
 // A panic inside an apply's transaction (a bug, recovered by the handler
@@ -520,7 +556,7 @@ func TestPanicInsideATransactionReleasesIt(t *testing.T) {
 		func() {
 			defer func() { _ = recover() }()
 			_ = s.inTx(context.Background(), func(tx *sql.Tx) error {
-				if _, err := tx.ExecContext(context.Background(), s.rebind(`INSERT INTO organizations (key, created_at) VALUES (?, ?)`), "PanicOrg", time.Now()); err != nil {
+				if _, err := tx.ExecContext(context.Background(), s.sqlFor(`INSERT INTO organizations ("key", created_at) VALUES (?, ?)`), s.bindArgs([]any{"PanicOrg", time.Now()})...); err != nil {
 					t.Fatal(err)
 				}
 				panic("bug")
@@ -530,7 +566,7 @@ func TestPanicInsideATransactionReleasesIt(t *testing.T) {
 		defer cancel()
 		mustApply(t, s, baseUpdate("after-panic", 0), OutcomeApplied)
 		var n int
-		if err := s.db.QueryRowContext(ctx, s.rebind(`SELECT COUNT(*) FROM organizations WHERE key = ?`), "PanicOrg").Scan(&n); err != nil || n != 0 {
+		if err := s.db.QueryRowContext(ctx, s.sqlFor(`SELECT COUNT(*) FROM organizations WHERE "key" = ?`), "PanicOrg").Scan(&n); err != nil || n != 0 {
 			t.Fatalf("the panicked transaction's row: %d (%v), want rolled back", n, err)
 		}
 	})
