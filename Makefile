@@ -3,16 +3,21 @@
 # (see .ci/run for how CI installs them).
 GO       ?= go
 BIN      ?= bin/edxbus
+BENCH_BIN ?= bin/edxbus-bench
 PKGS     ?= ./...
 # Every test in one go; generous so the slowest package (broker) fits on 2 cores.
 TESTFLAGS ?= -count=1 -timeout 15m
 
-.PHONY: all build test test-race lint vet fmt bench fuzz run integration clean generate docs compose-up compose-down compose-test
+.PHONY: all build bench-build test test-race lint vet fmt bench fuzz run integration clean generate docs compose-up compose-down compose-test
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/edxbus
+
+# The bench is a binary of its own: its plotting stays out of edxbus.
+bench-build:
+	$(GO) build -o $(BENCH_BIN) ./cmd/edxbus-bench
 
 test:
 	$(GO) test $(TESTFLAGS) $(PKGS)
@@ -28,26 +33,27 @@ fmt:
 
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) run ./internal/modcheck
 
 generate:
 	$(GO) generate ./...
 
-# The figures of docs/benchmarks.md: the Go benchmarks, then `edxbus bench` runs
+# The figures of docs/benchmarks.md: the Go benchmarks, then `edxbus-bench` runs
 # on embedded defaults; BENCH_REDIS_URL (e.g. redis://127.0.0.1:6379/15) adds
 # runs against that Redis (60 s at 1,000 events/s, 20k and 200k flat out), and
 # BENCH_POSTGRES_DSN with it a flat-out run on PostgreSQL.
 BENCH_REDIS_URL ?=
 BENCH_POSTGRES_DSN ?=
-bench: build
+bench: bench-build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
-	$(BIN) bench --events 10000 --rate 500 --report-dir docs/bench-steady
-	$(BIN) bench --events 20000 --report-dir docs/bench
-	$(BIN) bench --duration 60s --rate 1000 --report-dir docs/bench-duration
-	$(BIN) bench --events 200000 --report-dir docs/bench-200k
-	$(if $(BENCH_REDIS_URL),$(BIN) bench --duration 60s --rate 1000 --redis-url $(BENCH_REDIS_URL) --report-dir docs/bench-duration-redis)
-	$(if $(BENCH_REDIS_URL),$(BIN) bench --events 20000 --redis-url $(BENCH_REDIS_URL) --report-dir docs/bench-redis)
-	$(if $(BENCH_REDIS_URL),$(BIN) bench --events 200000 --redis-url $(BENCH_REDIS_URL) --report-dir docs/bench-200k-redis)
-	$(if $(and $(BENCH_REDIS_URL),$(BENCH_POSTGRES_DSN)),$(BIN) bench --events 20000 --redis-url $(BENCH_REDIS_URL) --store-dsn $(BENCH_POSTGRES_DSN) --report-dir docs/bench-redis-postgres)
+	$(BENCH_BIN) --events 10000 --rate 500 --report-dir docs/bench-steady
+	$(BENCH_BIN) --events 20000 --report-dir docs/bench
+	$(BENCH_BIN) --duration 60s --rate 1000 --report-dir docs/bench-duration
+	$(BENCH_BIN) --events 200000 --report-dir docs/bench-200k
+	$(if $(BENCH_REDIS_URL),$(BENCH_BIN) --duration 60s --rate 1000 --redis-url $(BENCH_REDIS_URL) --report-dir docs/bench-duration-redis)
+	$(if $(BENCH_REDIS_URL),$(BENCH_BIN) --events 20000 --redis-url $(BENCH_REDIS_URL) --report-dir docs/bench-redis)
+	$(if $(BENCH_REDIS_URL),$(BENCH_BIN) --events 200000 --redis-url $(BENCH_REDIS_URL) --report-dir docs/bench-200k-redis)
+	$(if $(and $(BENCH_REDIS_URL),$(BENCH_POSTGRES_DSN)),$(BENCH_BIN) --events 20000 --redis-url $(BENCH_REDIS_URL) --store-dsn $(BENCH_POSTGRES_DSN) --report-dir docs/bench-redis-postgres)
 
 # Short fuzzing pass over every fuzz target (FUZZTIME per target).
 FUZZTIME ?= 20s

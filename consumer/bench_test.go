@@ -13,6 +13,7 @@ import (
 
 	"github.com/edxbus/edxbus/consumer"
 	"github.com/edxbus/edxbus/consumer/dedupe"
+	"github.com/edxbus/edxbus/internal/testenv"
 	"github.com/edxbus/edxbus/schema"
 	"github.com/edxbus/edxbus/store/handlers"
 )
@@ -21,7 +22,7 @@ import (
 // real redis-server and applied to SQLite, end to end, and reports Redis
 // round trips and commands per event and the publish → applied latency.
 func BenchmarkConsumeAndApply(b *testing.B) {
-	for _, backend := range []string{"sqlite", "postgres"} {
+	for _, backend := range []string{"sqlite", "postgres", "mysql"} {
 		for _, rate := range []int{0, 1000} {
 			benchConsume(b, backend, rate)
 		}
@@ -36,9 +37,12 @@ func benchConsume(b *testing.B, backend string, rate int) {
 	b.Run(name, func(b *testing.B) {
 		{
 			var r *rig
-			if backend == "postgres" {
-				r = newRigWithStore(b, false, postgresDSN(b))
-			} else {
+			switch backend {
+			case "postgres":
+				r = newRigWithStore(b, false, testenv.PostgresSchema(b))
+			case "mysql":
+				r = newRigWithStore(b, false, testenv.MySQLDatabase(b))
+			default:
 				r = newRig(b, false)
 			}
 			var mu sync.Mutex
@@ -54,11 +58,14 @@ func benchConsume(b *testing.B, backend string, rate int) {
 				return nil
 			}
 			cat := &handlers.Catalog{Store: r.store, PublisherEnabled: true, Log: zerolog.Nop(), Outcomes: r.outcomes}
-			sigs := handlers.Connect(cat, &handlers.Grades{Store: r.store, Outcomes: r.outcomes})
+			sigs, err := handlers.NewSet(cat, &handlers.Grades{Store: r.store, Outcomes: r.outcomes})
+			if err != nil {
+				b.Fatal(err)
+			}
 			sigs.Catalog.Connect(probe)
 			d := dedupe.New(r.redis, dedupe.WithPrefix(fmt.Sprintf("edxbus-bench:%d", time.Now().UnixNano())))
 			defer d.Close()
-			c, err := consumer.New(r.client, consumer.Config{Topics: []string{r.topic}, Subscription: "bench", AdminURL: r.b.AdminURL(), Workers: 16},
+			c, err := consumer.New(r.transport(), consumer.Config{Topics: []string{r.topic}, Subscription: "bench", Workers: 16},
 				consumer.WithDeduper(d), consumer.WithSignals(sigs.Emitters()...))
 			if err != nil {
 				b.Fatal(err)

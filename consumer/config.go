@@ -3,24 +3,25 @@ package consumer
 import (
 	"errors"
 	"fmt"
-	"net/http"
-	"net/url"
 	"strings"
 	"time"
+
+	"github.com/edxbus/edxbus/bus"
 )
 
 // Config is what a Consumer subscribes to and how it treats failures.
 type Config struct {
-	// Topics are full topic names (persistent://tenant/ns/topic).
+	// Topics are the transport's full topic names
+	// (persistent://tenant/ns/topic on Pulsar).
 	Topics []string
 	// Subscription is the subscription name shared by every consumer of the
 	// group (like a Kafka group id).
 	Subscription string
-	// SubscriptionType: "shared" (default), "key_shared" or "failover".
-	SubscriptionType string
-	// StartAt: where a new subscription starts, "earliest" (default: a new
-	// consumer group sees what was published before it existed) or "latest".
-	StartAt string
+	// Type spreads messages over the group's consumers (default Shared).
+	Type bus.SubscriptionType
+	// Start is where a new subscription starts (default Earliest: a new
+	// consumer group sees what was published before it existed).
+	Start bus.StartPosition
 	// Workers handle messages in parallel (default 8).
 	Workers int
 	// MaxDeliveries: after this many failed deliveries a transiently failing
@@ -31,31 +32,65 @@ type Config struct {
 	NackBackoff, NackBackoffMax time.Duration
 	// DeadLetterTopic overrides the default <topic>-<subscription>-DLQ.
 	DeadLetterTopic string
-	// DedupeUnavailable: what to do while Redis is down. "wait" (default):
-	// stop handling, nack, back off and report not ready. "bypass": handle
-	// without the fast path, relying on the store's own idempotency.
-	DedupeUnavailable string
-	// MaxReconnectDelay caps the Pulsar client's wait between attempts to
-	// reconnect to the broker (default 10 s; the client's own goes to 60 s).
+	// DedupeUnavailable is what to do while the deduper's Redis is down
+	// (default DedupeWait).
+	DedupeUnavailable DedupePolicy
+	// MaxReconnectDelay caps the wait between attempts to reconnect to the
+	// bus (0: the transport's default).
 	MaxReconnectDelay time.Duration
-	// AdminURL is Pulsar's admin REST base URL, used to fetch the schema a
-	// message was written with.
-	AdminURL string
-	// AdminClient makes the admin calls; set it to carry the cluster's TLS
-	// settings and credentials. Nil: a plain client with a 10 s timeout.
-	AdminClient *http.Client
-	// ReplayFrom, when set, seeks the subscription to this time at start, then
-	// keeps consuming.
+	// OrderByKey hands the messages of one key to one worker, in the order
+	// they arrived, so that a key's events are handled one after another
+	// (push delivery wants it; the store's event-time guard does not need
+	// it). A Key_Shared subscription extends the order across processes.
+	OrderByKey bool
+	// ReplayFrom, when set, rewinds the subscription to this time at start,
+	// then keeps consuming.
 	ReplayFrom time.Time
 }
 
+// DedupePolicy is what the consumer does while the dedupe store cannot be
+// reached.
+type DedupePolicy int
+
+const (
+	// DedupeWait stops handling: nack, back off and report not ready.
+	DedupeWait DedupePolicy = iota
+	// DedupeBypass handles without the fast path, relying on the store's
+	// own idempotency.
+	DedupeBypass
+)
+
+func (p DedupePolicy) String() string {
+	if p == DedupeBypass {
+		return "bypass"
+	}
+	return "wait"
+}
+
+// ParseDedupePolicy reads "wait" or "bypass".
+func ParseDedupePolicy(s string) (DedupePolicy, error) {
+	switch strings.ToLower(s) {
+	case "wait":
+		return DedupeWait, nil
+	case "bypass":
+		return DedupeBypass, nil
+	}
+	return 0, fmt.Errorf("dedupe-unavailable %q: want wait or bypass", s)
+}
+
+// Set parses s (a flag.Value, so that a flag holds the policy itself).
+func (p *DedupePolicy) Set(s string) error {
+	v, err := ParseDedupePolicy(s)
+	if err == nil {
+		*p = v
+	}
+	return err
+}
+
+// Type names the flag's value type in --help.
+func (p *DedupePolicy) Type() string { return "string" }
+
 func (c *Config) setDefaults() {
-	if c.SubscriptionType == "" {
-		c.SubscriptionType = "shared"
-	}
-	if c.StartAt == "" {
-		c.StartAt = "earliest"
-	}
 	if c.Workers == 0 {
 		c.Workers = 8
 	}
@@ -68,37 +103,23 @@ func (c *Config) setDefaults() {
 	if c.NackBackoffMax == 0 {
 		c.NackBackoffMax = time.Minute
 	}
-	if c.DedupeUnavailable == "" {
-		c.DedupeUnavailable = "wait"
-	}
-	if c.MaxReconnectDelay == 0 {
-		c.MaxReconnectDelay = 10 * time.Second
-	}
 }
 
-// Validate checks the configuration after defaults are applied.
+// Validate checks the configuration after defaults are applied. Topic names
+// are the transport's to check.
 func (c Config) Validate() error {
 	var errs []error
 	if len(c.Topics) == 0 {
 		errs = append(errs, errors.New("no topics"))
 	}
-	for _, t := range c.Topics {
-		if !strings.HasPrefix(t, "persistent://") && !strings.HasPrefix(t, "non-persistent://") {
-			errs = append(errs, fmt.Errorf("topic %q: want a full name like persistent://tenant/namespace/topic", t))
-		}
-	}
 	if c.Subscription == "" {
 		errs = append(errs, errors.New("subscription name is empty"))
 	}
-	switch c.SubscriptionType {
-	case "shared", "key_shared", "failover":
-	default:
-		errs = append(errs, fmt.Errorf("subscription type %q: want shared, key_shared or failover", c.SubscriptionType))
+	if c.Type < bus.Shared || c.Type > bus.Failover {
+		errs = append(errs, fmt.Errorf("subscription type %v: want shared, key_shared or failover", c.Type))
 	}
-	switch c.StartAt {
-	case "earliest", "latest":
-	default:
-		errs = append(errs, fmt.Errorf("start position %q: want earliest or latest", c.StartAt))
+	if c.Start != bus.Earliest && c.Start != bus.Latest {
+		errs = append(errs, fmt.Errorf("start position %d: want earliest or latest", int(c.Start)))
 	}
 	if c.Workers < 1 || c.Workers > 1024 {
 		errs = append(errs, fmt.Errorf("workers %d: want 1 to 1024", c.Workers))
@@ -112,13 +133,8 @@ func (c Config) Validate() error {
 	if c.NackBackoff <= 0 || c.NackBackoffMax < c.NackBackoff {
 		errs = append(errs, errors.New("nack backoff: want 0 < first <= max"))
 	}
-	switch c.DedupeUnavailable {
-	case "wait", "bypass":
-	default:
-		errs = append(errs, fmt.Errorf("dedupe-unavailable %q: want wait or bypass", c.DedupeUnavailable))
-	}
-	if u, err := url.Parse(c.AdminURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("admin URL %q: want http(s)://host:port", c.AdminURL))
+	if c.DedupeUnavailable != DedupeWait && c.DedupeUnavailable != DedupeBypass {
+		errs = append(errs, fmt.Errorf("dedupe-unavailable %d: want wait or bypass", int(c.DedupeUnavailable)))
 	}
 	return errors.Join(errs...)
 }

@@ -2,10 +2,8 @@ package consumer_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -24,8 +22,11 @@ import (
 
 	"github.com/edxbus/edxbus/broker"
 	"github.com/edxbus/edxbus/broker/brokertest"
+	"github.com/edxbus/edxbus/bus"
+	"github.com/edxbus/edxbus/bus/pulsarbus"
 	"github.com/edxbus/edxbus/consumer"
 	"github.com/edxbus/edxbus/consumer/dedupe"
+	"github.com/edxbus/edxbus/consumer/dlq"
 	"github.com/edxbus/edxbus/internal/testenv"
 	"github.com/edxbus/edxbus/schema"
 	"github.com/edxbus/edxbus/store"
@@ -48,32 +49,6 @@ type rig struct {
 func newRig(t testing.TB, useMiniredis bool) *rig {
 	t.Helper()
 	return newRigWithStore(t, useMiniredis, "sqlite:"+filepath.Join(t.TempDir(), "catalog.db"))
-}
-
-// postgresDSN gives the test a schema of its own in the shared PostgreSQL.
-func postgresDSN(t testing.TB) string {
-	t.Helper()
-	base := testenv.PostgresDSN(t)
-	name := "edxbus_consumer_" + strings.ReplaceAll(uuid.NewString()[:13], "-", "_")
-	db, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec("CREATE SCHEMA " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if db, err := sql.Open("pgx", base); err == nil {
-			_, _ = db.Exec("DROP SCHEMA " + name + " CASCADE")
-			_ = db.Close()
-		}
-	})
-	u, _ := url.Parse(base)
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 func newRigWithStore(t testing.TB, useMiniredis bool, storeDSN string) *rig {
@@ -102,13 +77,16 @@ func newRigWithStore(t testing.TB, useMiniredis bool, storeDSN string) *rig {
 	}
 	t.Cleanup(func() { _ = r.redis.Close() })
 	ev, _ := schema.Lookup(schema.EventCourseCatalogInfoChanged)
-	r.prod, err = client.CreateProducer(pulsar.ProducerOptions{Topic: r.topic, Schema: ev.PulsarSchema()})
+	r.prod, err = client.CreateProducer(pulsar.ProducerOptions{Topic: r.topic, Schema: pulsarbus.Schema(ev)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.prod.Close)
 	return r
 }
+
+// transport is the rig's client as the consumer's bus.
+func (r *rig) transport() bus.Transport { return pulsarbus.Wrap(r.client, r.b.AdminURL(), nil) }
 
 type started struct {
 	c      *consumer.Consumer
@@ -137,20 +115,29 @@ func (r *rig) startWith(name string, mutate func(*consumer.Config), before, afte
 	for _, h := range before {
 		catalog.Connect(h)
 	}
-	sigs := handlers.Connect(cat, &handlers.Grades{Store: r.store, Outcomes: r.outcomes})
 	catalog.Connect(cat.Handle)
-	sigs.Catalog = catalog
 	for _, h := range after {
-		sigs.Catalog.Connect(h)
+		catalog.Connect(h)
+	}
+	set, err := handlers.NewSet(cat, &handlers.Grades{Store: r.store, Outcomes: r.outcomes})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	// The set's signals, with the catalog one replaced by the rig's.
+	signals := []schema.Emitter{catalog}
+	for _, e := range set.Emitters() {
+		if e.EventType() != catalog.EventType() {
+			signals = append(signals, e)
+		}
 	}
 	d := dedupe.New(r.redis, dedupe.WithPrefix("edxbus-test:"+uuid.NewString()), dedupe.WithOwner(name), dedupe.WithLeaseTTL(5*time.Second))
 	d = r.sharedDeduper(d)
-	cfg := consumer.Config{Topics: []string{r.topic}, Subscription: "discovery", AdminURL: r.b.AdminURL(),
+	cfg := consumer.Config{Topics: []string{r.topic}, Subscription: "discovery",
 		Workers: 4, NackBackoff: 50 * time.Millisecond, NackBackoffMax: 200 * time.Millisecond, MaxDeliveries: 4}
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	c, err := consumer.New(r.client, cfg, consumer.WithDeduper(d), consumer.WithSignals(sigs.Emitters()...))
+	c, err := consumer.New(r.transport(), cfg, consumer.WithDeduper(d), consumer.WithSignals(signals...))
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -240,12 +227,12 @@ func TestDuplicateAndOlderEvents(t *testing.T) {
 
 func TestPoisonGoesToTheDeadLetterTopicAndTheStreamGoesOn(t *testing.T) {
 	r := newRig(t, false)
-	dlq, err := r.client.Subscribe(pulsar.ConsumerOptions{Topic: r.topic + "-discovery-DLQ", SubscriptionName: "inspect",
+	dead, err := r.client.Subscribe(pulsar.ConsumerOptions{Topic: r.topic + "-discovery-DLQ", SubscriptionName: "inspect",
 		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dlq.Close()
+	defer dead.Close()
 	r.start("c1", nil)
 	t0 := time.Now().UTC().Add(-time.Hour)
 	// 1: no ce_id. 2: an event type no registry knows. 3: a course key the store refuses.
@@ -268,15 +255,15 @@ func TestPoisonGoesToTheDeadLetterTopicAndTheStreamGoesOn(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for i := 0; i < 3; i++ {
-		msg, err := dlq.Receive(ctx)
+		msg, err := dead.Receive(ctx)
 		if err != nil {
 			t.Fatalf("dead letter %d: %v", i, err)
 		}
-		reasons[msg.Properties()["ce_type"]+"|"+msg.Properties()["ce_id"]] = msg.Properties()[consumer.PropDLQReason]
-		if msg.Properties()[consumer.PropDLQOriginalTopic] != r.topic || msg.Properties()[consumer.PropDLQMessageID] == "" {
+		reasons[msg.Properties()["ce_type"]+"|"+msg.Properties()["ce_id"]] = msg.Properties()[dlq.PropReason]
+		if msg.Properties()[dlq.PropOriginalTopic] != r.topic || msg.Properties()[dlq.PropMessageID] == "" {
 			t.Fatalf("dead letter properties %v", msg.Properties())
 		}
-		_ = dlq.Ack(msg)
+		_ = dead.Ack(msg)
 	}
 	want := map[string]string{
 		schema.EventCourseCatalogInfoChanged + "|":             "metadata",
@@ -302,12 +289,12 @@ func TestTransientFailuresAreRetriedThenDeadLettered(t *testing.T) {
 		}
 		return nil
 	}
-	dlq, err := r.client.Subscribe(pulsar.ConsumerOptions{Topic: r.topic + "-discovery-DLQ", SubscriptionName: "inspect",
+	dead, err := r.client.Subscribe(pulsar.ConsumerOptions{Topic: r.topic + "-discovery-DLQ", SubscriptionName: "inspect",
 		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dlq.Close()
+	defer dead.Close()
 	r.start("c1", nil, flaky)
 	t0 := time.Now().UTC().Add(-time.Hour)
 	r.publish(metaAt(t0), catalogValue("course-v1:edX+Flaky+1", "fails twice", false))
@@ -315,11 +302,11 @@ func TestTransientFailuresAreRetriedThenDeadLettered(t *testing.T) {
 	r.publish(doomed, catalogValue("course-v1:edX+Doomed+1", "always fails", false))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	msg, err := dlq.Receive(ctx)
+	msg, err := dead.Receive(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if msg.Properties()["ce_id"] != doomed.ID || msg.Properties()[consumer.PropDLQDeliveries] != "4" {
+	if msg.Properties()["ce_id"] != doomed.ID || msg.Properties()[dlq.PropDeliveries] != "4" {
 		t.Fatalf("dead letter %v, want the doomed event after 4 deliveries", msg.Properties())
 	}
 	if calls.Load() < 3 {
@@ -357,7 +344,7 @@ func TestRedisDownThenBack(t *testing.T) {
 
 func TestBypassModeAppliesWhileRedisIsDown(t *testing.T) {
 	r := newRig(t, true)
-	r.start("c1", func(c *consumer.Config) { c.DedupeUnavailable = "bypass" })
+	r.start("c1", func(c *consumer.Config) { c.DedupeUnavailable = consumer.DedupeBypass })
 	r.mini.SetError("LOADING Redis is loading")
 	t0 := time.Now().UTC().Add(-time.Hour)
 	m := metaAt(t0)
@@ -398,19 +385,57 @@ func TestThreeConsumersShareTheLoad(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
+	tr := pulsarbus.Wrap(nil, "http://127.0.0.1:1", nil) // validation only: nothing connects
+	topic := []string{"persistent://public/default/t"}
 	bad := []consumer.Config{
 		{},
-		{Topics: []string{"plain-name"}, Subscription: "s", AdminURL: "http://x:1"},
-		{Topics: []string{"persistent://public/default/t"}, Subscription: "s", AdminURL: "http://x:1", SubscriptionType: "exclusive"},
-		{Topics: []string{"persistent://public/default/t"}, Subscription: "s", AdminURL: "http://x:1", DedupeUnavailable: "drop"},
-		{Topics: []string{"persistent://public/default/t"}, Subscription: "s", AdminURL: "ftp://x"},
-		{Topics: []string{"persistent://public/default/t"}, Subscription: "s", AdminURL: "http://x:1", StartAt: "middle"},
-		{Topics: []string{"persistent://public/default/t"}, Subscription: "s", AdminURL: "http://x:1", MaxReconnectDelay: -time.Second},
+		{Topics: []string{"plain-name"}, Subscription: "s"},
+		{Topics: topic, Subscription: "s", Type: bus.Failover + 1},
+		{Topics: topic, Subscription: "s", DedupeUnavailable: consumer.DedupeBypass + 1},
+		{Topics: topic, Subscription: "s", DeadLetterTopic: "plain-dlq"},
+		{Topics: topic, Subscription: "s", Start: bus.Latest + 1},
+		{Topics: topic, Subscription: "s", MaxReconnectDelay: -time.Second},
 	}
 	for i, cfg := range bad {
-		if _, err := consumer.New(nil, cfg); err == nil {
+		if _, err := consumer.New(tr, cfg); err == nil {
 			t.Errorf("config %d accepted: %+v", i, cfg)
 		}
+	}
+	if _, err := consumer.New(tr, consumer.Config{Topics: topic, Subscription: "s"}); err != nil {
+		t.Errorf("a good config refused: %v", err)
+	}
+	if _, err := consumer.New(nil, consumer.Config{Topics: topic, Subscription: "s"}); err == nil {
+		t.Error("a consumer without a transport accepted")
+	}
+}
+
+// The CLI's words map onto the library's enums, and nothing else does.
+func TestParseDedupePolicy(t *testing.T) {
+	for word, want := range map[string]consumer.DedupePolicy{"wait": consumer.DedupeWait, "bypass": consumer.DedupeBypass, "Bypass": consumer.DedupeBypass} {
+		got, err := consumer.ParseDedupePolicy(word)
+		if err != nil || got != want || (strings.ToLower(word) != got.String()) {
+			t.Errorf("%q: got %v, %v; want %v", word, got, err, want)
+		}
+	}
+	if _, err := consumer.ParseDedupePolicy("drop"); err == nil || !strings.Contains(err.Error(), "want wait or bypass") {
+		t.Errorf("drop: %v", err)
+	}
+}
+
+// A signal whose Go type is not what its event type decodes to is refused
+// when the consumer is made, not discovered as one dead letter per message.
+func TestMismatchedSignalFailsAtStart(t *testing.T) {
+	tr := pulsarbus.Wrap(nil, "http://127.0.0.1:1", nil)
+	wrong := schema.NewSignal[*schema.CertificateEvent](schema.EventCourseCatalogInfoChanged)
+	_, err := consumer.New(tr, consumer.Config{Topics: []string{"persistent://public/default/t"}, Subscription: "s"}, consumer.WithSignals(wrong))
+	var mismatch *schema.SignalTypeError
+	if !errors.As(err, &mismatch) || !strings.Contains(err.Error(), schema.EventCourseCatalogInfoChanged) {
+		t.Fatalf("New with a mismatched signal: %v, want a SignalTypeError naming the event type", err)
+	}
+	twice := schema.NewSignal[*schema.CourseCatalogInfoChanged](schema.EventCourseCatalogInfoChanged)
+	if _, err := consumer.New(tr, consumer.Config{Topics: []string{"persistent://public/default/t"}, Subscription: "s"},
+		consumer.WithSignals(twice, twice)); err == nil || !strings.Contains(err.Error(), "two signals") {
+		t.Fatalf("two signals for one event type: %v", err)
 	}
 }
 
@@ -447,6 +472,7 @@ func TestPoisonIsDeadLetteredOnceAcrossRedeliveries(t *testing.T) {
 type panickyEmitter struct{ handled chan string }
 
 func (panickyEmitter) EventType() string { return schema.EventCourseCatalogInfoChanged }
+func (panickyEmitter) Check() error      { return nil }
 func (p panickyEmitter) Emit(_ context.Context, meta schema.Metadata, value any, _ bool) error {
 	if value.(*schema.CourseCatalogInfoChanged).CatalogInfo.Name == "boom" {
 		panic("decoder bug")
@@ -460,18 +486,18 @@ func (p panickyEmitter) Emit(_ context.Context, meta schema.Metadata, value any,
 func TestPanicIsDeadLetteredAndTheConsumerGoesOn(t *testing.T) {
 	r := newRig(t, true)
 	em := panickyEmitter{handled: make(chan string, 1)}
-	cfg := consumer.Config{Topics: []string{r.topic}, Subscription: "discovery", AdminURL: r.b.AdminURL(),
+	cfg := consumer.Config{Topics: []string{r.topic}, Subscription: "discovery",
 		Workers: 2, NackBackoff: 50 * time.Millisecond, NackBackoffMax: 200 * time.Millisecond, MaxDeliveries: 4}
-	c, err := consumer.New(r.client, cfg, consumer.WithDeduper(dedupe.New(r.redis)), consumer.WithSignals(em))
+	c, err := consumer.New(r.transport(), cfg, consumer.WithDeduper(dedupe.New(r.redis)), consumer.WithSignals(em))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dlq, err := r.client.Subscribe(pulsar.ConsumerOptions{Topic: r.topic + "-discovery-DLQ", SubscriptionName: "inspect",
+	dead, err := r.client.Subscribe(pulsar.ConsumerOptions{Topic: r.topic + "-discovery-DLQ", SubscriptionName: "inspect",
 		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dlq.Close()
+	defer dead.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -482,11 +508,11 @@ func TestPanicIsDeadLetteredAndTheConsumerGoesOn(t *testing.T) {
 	r.publish(fine, catalogValue("course-v1:edX+Fine+1", "fine", false))
 	wait, stop := context.WithTimeout(context.Background(), 20*time.Second)
 	defer stop()
-	msg, err := dlq.Receive(wait)
+	msg, err := dead.Receive(wait)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if msg.Properties()["ce_id"] != boom.ID || !strings.Contains(msg.Properties()[consumer.PropDLQReason], "panic while handling: decoder bug") {
+	if msg.Properties()["ce_id"] != boom.ID || !strings.Contains(msg.Properties()[dlq.PropReason], "panic while handling: decoder bug") {
 		t.Fatalf("dead letter %v, want the panicking event with the panic as its reason", msg.Properties())
 	}
 	select {

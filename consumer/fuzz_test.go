@@ -12,6 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edxbus/edxbus/broker/brokertest"
+	"github.com/edxbus/edxbus/bus"
+	"github.com/edxbus/edxbus/bus/pulsarbus"
 	"github.com/edxbus/edxbus/consumer/dedupe"
 	"github.com/edxbus/edxbus/schema"
 	"github.com/edxbus/edxbus/store"
@@ -21,32 +23,40 @@ import (
 // settleCounter stands in for the subscription: handle is driven directly
 // with fuzzed messages, and only how they were settled matters.
 type settleCounter struct {
-	pulsar.Consumer
+	bus.Subscription
 	acks, nacks int
 }
 
-func (s *settleCounter) Ack(pulsar.Message) error { s.acks++; return nil }
-func (s *settleCounter) Nack(pulsar.Message)      { s.nacks++ }
-func (s *settleCounter) Close()                   {}
+func (s *settleCounter) Ack(bus.Message) error { s.acks++; return nil }
+func (s *settleCounter) Nack(bus.Message)      { s.nacks++ }
+func (s *settleCounter) Close()                {}
 
+type fuzzID struct{}
+
+func (fuzzID) String() string { return "fuzz:0" }
+
+// fuzzMessage carries a fuzzed writer schema: what a message's schema
+// version resolves to is whatever the cluster's registry holds.
 type fuzzMessage struct {
-	pulsar.Message
 	props        map[string]string
 	payload      []byte
-	version      []byte
-	redeliveries uint32
+	writer       []byte
+	redeliveries int
 }
 
 func (m *fuzzMessage) Properties() map[string]string { return m.props }
 func (m *fuzzMessage) Payload() []byte               { return m.payload }
-func (m *fuzzMessage) SchemaVersion() []byte         { return m.version }
 func (m *fuzzMessage) Topic() string                 { return "persistent://public/default/fuzz" }
-func (m *fuzzMessage) ID() pulsar.MessageID          { return pulsar.EarliestMessageID() }
-func (m *fuzzMessage) RedeliveryCount() uint32       { return m.redeliveries }
+func (m *fuzzMessage) ID() bus.MessageID             { return fuzzID{} }
+func (m *fuzzMessage) RedeliveryCount() int          { return m.redeliveries }
 func (m *fuzzMessage) Key() string                   { return "" }
 func (m *fuzzMessage) EventTime() time.Time          { return time.Time{} }
+func (m *fuzzMessage) PublishTime() time.Time        { return time.Time{} }
+func (m *fuzzMessage) WriterSchema(context.Context) (string, error) {
+	return string(m.writer), nil
+}
 
-// FuzzHandle feeds arbitrary properties, payloads and schema versions to the
+// FuzzHandle feeds arbitrary properties, payloads and writer schemas to the
 // consumer's message handling, with the real store, a Redis and a broker
 // for dead letters: it must never panic and must settle every message
 // exactly once (ack, nack, or dead letter then ack).
@@ -65,9 +75,12 @@ func FuzzHandle(f *testing.F) {
 	rc := redis.NewClient(&redis.Options{Addr: miniredis.RunT(f).Addr()})
 	d := dedupe.New(rc)
 	f.Cleanup(func() { _ = d.Close(); _ = rc.Close() })
-	sigs := handlers.Connect(&handlers.Catalog{Store: st, PublisherEnabled: true, Outcomes: handlers.NewOutcomes(nil)},
+	sigs, err := handlers.NewSet(&handlers.Catalog{Store: st, PublisherEnabled: true, Outcomes: handlers.NewOutcomes(nil)},
 		&handlers.Grades{Store: st, Outcomes: handlers.NewOutcomes(nil)})
-	c, err := New(client, Config{Topics: []string{"persistent://public/default/fuzz"}, Subscription: "fuzz", AdminURL: b.AdminURL(),
+	if err != nil {
+		f.Fatal(err)
+	}
+	c, err := New(pulsarbus.Wrap(client, b.AdminURL(), nil), Config{Topics: []string{"persistent://public/default/fuzz"}, Subscription: "fuzz",
 		NackBackoff: time.Millisecond, NackBackoffMax: time.Millisecond, MaxDeliveries: 3},
 		WithDeduper(d), WithSignals(sigs.Emitters()...))
 	if err != nil {
@@ -87,8 +100,10 @@ func FuzzHandle(f *testing.F) {
 	f.Add("id-3", meta["ce_type"], "yesterday", "x", []byte{0xff, 0x01}, []byte(nil), uint8(2))
 	f.Add("id-4", meta["ce_type"], meta["ce_time"], "x", good, []byte{0, 0, 0, 0, 0, 0, 0, 9}, uint8(0))
 	f.Add("id-5", meta["ce_type"], meta["ce_time"], "x", good[:len(good)/2], []byte{1}, uint8(5))
+	f.Add("id-6", meta["ce_type"], meta["ce_time"], "x", good, []byte(ev.SchemaJSON), uint8(0))
+	f.Add("id-7", meta["ce_type"], meta["ce_time"], "x", good, []byte(`{"type":"record","name":"x","fields":[]}`), uint8(0))
 
-	f.Fuzz(func(t *testing.T, id, eventType, eventTime, source string, payload, version []byte, redeliveries uint8) {
+	f.Fuzz(func(t *testing.T, id, eventType, eventTime, source string, payload, writer []byte, redeliveries uint8) {
 		props := map[string]string{"ce_id": id, "ce_type": eventType, "ce_time": eventTime, "ce_source": source, "ce_specversion": "1.0"}
 		for k, v := range props {
 			if v == "" {
@@ -96,8 +111,8 @@ func FuzzHandle(f *testing.F) {
 			}
 		}
 		stub := &settleCounter{}
-		c.consumer = stub
-		c.handle(context.Background(), &fuzzMessage{props: props, payload: payload, version: version, redeliveries: uint32(redeliveries)})
+		c.sub = stub
+		c.process(context.Background(), &fuzzMessage{props: props, payload: payload, writer: writer, redeliveries: int(redeliveries)})
 		if stub.acks+stub.nacks != 1 {
 			t.Fatalf("settled %d times (acks %d, nacks %d), want exactly once", stub.acks+stub.nacks, stub.acks, stub.nacks)
 		}

@@ -1,16 +1,45 @@
 package consumer
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
 
-// Outcomes counted per event type. "applied" means every handler succeeded.
-const (
-	outcomeApplied      = "applied"
-	outcomeDuplicate    = "duplicate"
-	outcomeBusy         = "busy"
-	outcomeUnhandled    = "unhandled"
-	outcomeRetried      = "retried"
-	outcomeDeadLettered = "dead_lettered"
+	"github.com/prometheus/client_golang/prometheus"
 )
+
+// outcome is what became of one delivery.
+type outcome int
+
+const (
+	// applied: every handler succeeded.
+	applied outcome = iota
+	duplicate
+	busy
+	unhandled
+	retried
+	deadLettered
+	outcomeCount
+)
+
+func (o outcome) String() string {
+	switch o {
+	case applied:
+		return "applied"
+	case duplicate:
+		return "duplicate"
+	case busy:
+		return "busy"
+	case unhandled:
+		return "unhandled"
+	case retried:
+		return "retried"
+	}
+	return "dead_lettered"
+}
+
+// Stats are the consumer's totals since New, by outcome of each delivery.
+type Stats struct {
+	Applied, Duplicates, Busy, Unhandled, Retried, DeadLettered int64
+}
 
 type metrics struct {
 	received      *prometheus.CounterVec
@@ -20,6 +49,8 @@ type metrics struct {
 	redisSeconds  prometheus.Histogram
 	endToEnd      prometheus.Histogram
 	redisDown     prometheus.Gauge
+	// totals mirrors outcomes summed over event types, for Stats.
+	totals [outcomeCount]atomic.Int64
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -29,7 +60,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edxbus_consumer_outcomes_total",
 			Help: "What became of each delivery: applied, duplicate, busy, unhandled, retried, dead_lettered."}, []string{"event_type", "outcome"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edxbus_consumer_failures_total",
-			Help: "Failures by kind (decode, metadata, unknown_type, handler_permanent, handler_transient, redis, schema_fetch, dlq_publish)."}, []string{"kind"}),
+			Help: "Failures by kind (decode, metadata, unknown_type, handler_permanent, handler_transient, redis, schema_fetch, dlq_publish, panic)."}, []string{"kind"}),
 		handleSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "edxbus_consumer_handler_seconds",
 			Help: "Time spent in the signal's handlers per event.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 		redisSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "edxbus_consumer_redis_seconds",
@@ -43,4 +74,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reg.MustRegister(m.received, m.outcomes, m.failures, m.handleSeconds, m.redisSeconds, m.endToEnd, m.redisDown)
 	}
 	return m
+}
+
+// count records one delivery's outcome; eventType is a metric label
+// already (see eventLabel).
+func (m *metrics) count(eventType string, o outcome) {
+	m.outcomes.WithLabelValues(eventType, o.String()).Inc()
+	m.totals[o].Add(1)
+}
+
+func (m *metrics) stats() Stats {
+	return Stats{Applied: m.totals[applied].Load(), Duplicates: m.totals[duplicate].Load(), Busy: m.totals[busy].Load(),
+		Unhandled: m.totals[unhandled].Load(), Retried: m.totals[retried].Load(), DeadLettered: m.totals[deadLettered].Load()}
 }

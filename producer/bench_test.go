@@ -21,7 +21,7 @@ import (
 // that fsyncs (disk storage), so accepted events really travel.
 func benchPipeline(b *testing.B) *Producer {
 	brk := brokertest.Start(b, broker.WithDataDir(b.TempDir()), broker.WithDeduplication(true))
-	client := newClient(b, brk.URL())
+	client := newTransport(b, brk)
 	p, _, _ := newTestProducer(b, catalogConfig(fmt.Sprintf("bench-%d", time.Now().UnixNano())))
 	startRelay(b, client, p)
 	return p

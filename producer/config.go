@@ -130,6 +130,12 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// NamespacedTopic is persistent://tenant/namespace/topic, for a topic named
+// by a producing service with its prefix already applied.
+func (c Config) NamespacedTopic(topic string) string {
+	return fmt.Sprintf("persistent://%s/%s/%s", c.Tenant, c.Namespace, topic)
+}
+
 // FullTopic is persistent://tenant/namespace/[prefix-]topic.
 func (c Config) FullTopic(topic string) string {
 	if c.TopicPrefix != "" {

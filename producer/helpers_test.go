@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/pulsar-client-go/pulsar"
-	"github.com/apache/pulsar-client-go/pulsar/log"
+	"github.com/rs/zerolog"
 
+	"github.com/edxbus/edxbus/broker"
+	"github.com/edxbus/edxbus/bus"
+	"github.com/edxbus/edxbus/bus/pulsarbus"
 	"github.com/edxbus/edxbus/internal/testenv"
 	"github.com/edxbus/edxbus/producer/outbox"
 	"github.com/edxbus/edxbus/schema"
@@ -46,20 +48,32 @@ func newTestProducer(t testing.TB, cfg Config, opts ...Option) (*Producer, *outb
 	return p, box, path
 }
 
-func newClient(t testing.TB, url string) pulsar.Client {
+// newTransport connects to b, closed when the test ends.
+func newTransport(t testing.TB, b *broker.Broker, opts ...func(*pulsarbus.Config)) bus.Transport {
 	t.Helper()
-	c, err := pulsar.NewClient(pulsar.ClientOptions{URL: url, OperationTimeout: 10 * time.Second, ConnectionTimeout: 5 * time.Second,
-		Logger: log.DefaultNopLogger()})
+	return connect(t, b.URL(), b.AdminURL(), opts...)
+}
+
+// connect makes a transport for a broker at url, with opts applied to the
+// tests' configuration.
+func connect(t testing.TB, url, adminURL string, opts ...func(*pulsarbus.Config)) bus.Transport {
+	t.Helper()
+	cfg := pulsarbus.DefaultConfig()
+	cfg.URL, cfg.AdminURL, cfg.OperationTimeout, cfg.ConnectionTimeout = url, adminURL, 10*time.Second, 5*time.Second
+	for _, o := range opts {
+		o(&cfg)
+	}
+	tr, err := pulsarbus.New(cfg, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.Close)
-	return c
+	t.Cleanup(tr.Close)
+	return tr
 }
 
-func startRelay(t testing.TB, client pulsar.Client, p *Producer, opts ...RelayOption) *Relay {
+func startRelay(t testing.TB, tr bus.Transport, p *Producer, opts ...RelayOption) *Relay {
 	t.Helper()
-	r := NewRelay(client, p, append([]RelayOption{WithRetryBackoff(50*time.Millisecond, 500*time.Millisecond)}, opts...)...)
+	r := NewRelay(tr, p, append([]RelayOption{WithRetryBackoff(50*time.Millisecond, 500*time.Millisecond)}, opts...)...)
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -81,15 +95,15 @@ type received struct {
 // readAll consumes the topic from the earliest message until want distinct
 // event ids arrived (or the deadline), returning every message in arrival
 // order, duplicates included.
-func readAll(t testing.TB, client pulsar.Client, topic string, want int, deadline time.Duration) []received {
+func readAll(t testing.TB, tr bus.Transport, topic string, want int, deadline time.Duration) []received {
 	t.Helper()
-	return readUntil(t, client, topic, deadline, func(seen map[string]bool) bool { return len(seen) >= want })
+	return readUntil(t, tr, topic, deadline, func(seen map[string]bool) bool { return len(seen) >= want })
 }
 
 // readIDs reads until every id in ids arrived.
-func readIDs(t testing.TB, client pulsar.Client, topic string, ids map[string]bool, deadline time.Duration) []received {
+func readIDs(t testing.TB, tr bus.Transport, topic string, ids map[string]bool, deadline time.Duration) []received {
 	t.Helper()
-	return readUntil(t, client, topic, deadline, func(seen map[string]bool) bool {
+	return readUntil(t, tr, topic, deadline, func(seen map[string]bool) bool {
 		for id := range ids {
 			if !seen[id] {
 				return false
@@ -99,13 +113,14 @@ func readIDs(t testing.TB, client pulsar.Client, topic string, ids map[string]bo
 	})
 }
 
-func readUntil(t testing.TB, client pulsar.Client, topic string, deadline time.Duration, done func(map[string]bool) bool) []received {
+// The subscription is new and has one consumer (failover: it alone
+// receives, in order), so it sees the topic from its first message.
+func readUntil(t testing.TB, tr bus.Transport, topic string, deadline time.Duration, done func(map[string]bool) bool) []received {
 	t.Helper()
 	ev, _ := schema.Lookup(schema.EventCourseCatalogInfoChanged)
-	cons, err := client.Subscribe(pulsar.ConsumerOptions{
-		Topic: topic, SubscriptionName: fmt.Sprintf("reader-%d", time.Now().UnixNano()),
-		Type: pulsar.Exclusive, SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest,
-		Schema: ev.PulsarSchema(),
+	cons, err := tr.Subscribe(context.Background(), bus.SubscribeOptions{
+		Topics: []string{topic}, Subscription: fmt.Sprintf("reader-%d", time.Now().UnixNano()),
+		Type: bus.Failover, Start: bus.Earliest,
 	})
 	if err != nil {
 		t.Fatal(err)

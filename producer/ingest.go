@@ -95,12 +95,17 @@ type ingest struct {
 }
 
 // NewIngestHandler serves POST /v1/events/{event_type}: the body is the event
-// data as openedx-events serialises its data classes to JSON; optional ce_id,
-// ce_time, ce_source, ce_minorversion, sourcehost and sourcelib headers carry
-// the metadata (id and time are generated when absent). The event is
-// validated against its Avro schema and answered 202 once it is durable in the
-// outbox. Errors are JSON {"error": …, "field": …}; they never quote a token
-// or the event's values, and neither do the logs.
+// data as openedx-events serialises its data classes to JSON, or its Avro
+// binary with Content-Type application/avro (what openedx-events' own
+// serializer writes); optional ce_id, ce_time, ce_source, ce_minorversion,
+// sourcehost and sourcelib headers carry the metadata (id and time are
+// generated when absent), and Edxbus-Topic and Edxbus-Event-Key-Field the
+// topic and key field a producing service chose. POST /v1/events takes a
+// batch (NDJSON Lines, or a CloudEvents JSON batch), stored all or nothing.
+// Each event is validated against its Avro schema and answered 202 once it
+// is durable in the outbox. Errors are JSON {"error": …, "field": …, "line":
+// …}; they never quote a token or the event's values, and neither do the
+// logs.
 func NewIngestHandler(p *Producer, opts ...IngestOption) http.Handler {
 	in := &ingest{p: p, maxBody: 1 << 20, now: time.Now, limiters: map[[32]byte]*rate.Limiter{}}
 	for _, o := range opts {
@@ -114,6 +119,7 @@ func NewIngestHandler(p *Producer, opts ...IngestOption) http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/events/{event_type}", in.post)
+	mux.HandleFunc("POST /v1/events", in.postBatch)
 	mux.HandleFunc("/v1/events/{event_type}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, "use POST", "")
@@ -130,6 +136,9 @@ type ingestResponse struct {
 type errorResponse struct {
 	Error string `json:"error"`
 	Field string `json:"field,omitempty"`
+	// Line is the 1-based line (NDJSON) or element (CloudEvents batch) of
+	// a batch that was refused.
+	Line int `json:"line,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -245,51 +254,72 @@ func (in *ingest) post(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error(), "event_type")
 		return
 	}
-	if !in.p.Enabled(eventType) {
+	out := Outgoing{Topic: r.Header.Get(HeaderTopic), KeyField: r.Header.Get(HeaderKeyField)}
+	if out.Topic == "" && !in.p.Enabled(eventType) {
 		writeError(w, http.StatusBadRequest, (&NotEnabledError{EventType: eventType}).Error(), "event_type")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, in.maxBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", in.maxBody), "")
-			return
-		}
-		writeError(w, http.StatusBadRequest, "reading body: "+err.Error(), "")
+	body, ok := in.readBody(w, r, in.maxBody)
+	if !ok {
 		return
 	}
-	meta, field, err := metadataFromHeaders(eventType, r.Header)
-	if err != nil {
+	var field string
+	if out.Meta, field, err = metadataFromHeaders(eventType, r.Header); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error(), field)
 		return
 	}
-	data, err := ev.ParseJSON(body)
-	if err != nil {
-		var fe *schema.FieldError
-		if errors.As(err, &fe) {
-			writeError(w, http.StatusBadRequest, unquote(fe.Error()), fe.Path)
-			return
-		}
-		writeError(w, http.StatusBadRequest, unquote(err.Error()), "")
+	if out.Data, err = decodeBody(ev, r.Header.Get("Content-Type"), body); err != nil {
+		writeBodyError(w, err, 0)
 		return
 	}
-	acc, err := in.p.Publish(r.Context(), meta, data)
-	var tooLarge *TooLargeError
+	acc, err := in.p.PublishBatch(r.Context(), out)
+	if in.publishFailed(w, r, unwrapBatch(err), eventType, out.Meta.ID) {
+		return
+	}
+	writeJSON(w, http.StatusAccepted, ingestResponse{ID: acc[0].EventID, Topics: acc[0].Topics, Duplicate: acc[0].Duplicate})
+}
+
+// readBody reads at most limit bytes of the body, or answers 413 or 400.
+func (in *ingest) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", limit), "")
+			return nil, false
+		}
+		writeError(w, http.StatusBadRequest, "reading body: "+err.Error(), "")
+		return nil, false
+	}
+	return body, true
+}
+
+// publishFailed answers a failed publish (and reports true), or does
+// nothing when err is nil.
+func (in *ingest) publishFailed(w http.ResponseWriter, r *http.Request, err error, eventType, eventID string) bool {
+	var (
+		tooLarge *TooLargeError
+		topic    *TopicError
+		keyField *schema.KeyFieldError
+	)
 	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &topic), errors.As(err, &keyField):
+		// The producing service's topic or key field cannot be used.
+		writeBodyError(w, err, 0)
 	case errors.Is(err, outbox.ErrFull):
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, "outbox full: the broker is not keeping up; retry later", "")
 	case errors.As(err, &tooLarge):
 		writeError(w, http.StatusRequestEntityTooLarge, err.Error(), "")
-	case err != nil && (errors.Is(err, outbox.ErrClosed) || r.Context().Err() != nil):
+	case errors.Is(err, outbox.ErrClosed) || r.Context().Err() != nil:
 		writeError(w, http.StatusServiceUnavailable, "shutting down; retry", "")
-	case err != nil:
-		in.p.log.Error().Err(err).Str("event_type", eventType).Str("event_id", meta.ID).Msg("ingest: publish failed")
-		writeError(w, http.StatusInternalServerError, "could not store the event", "")
 	default:
-		writeJSON(w, http.StatusAccepted, ingestResponse{ID: acc.EventID, Topics: acc.Topics, Duplicate: acc.Duplicate})
+		in.p.log.Error().Err(err).Str("event_type", eventType).Str("event_id", eventID).Msg("ingest: publish failed")
+		writeError(w, http.StatusInternalServerError, "could not store the event", "")
 	}
+	return true
 }
 
 // header reads a ce_* header, also under the CloudEvents HTTP binding's
@@ -304,38 +334,45 @@ func header(h http.Header, name string) string {
 // metadataFromHeaders builds the event's metadata from optional ce_* headers;
 // on a bad header it returns the header's name as the offending field.
 func metadataFromHeaders(eventType string, h http.Header) (schema.Metadata, string, error) {
+	return metadataFrom(eventType, func(prop string) string { return header(h, prop) })
+}
+
+// metadataFrom builds the event's metadata from the optional attributes attr
+// gives by property name (ce_id, ce_time, …); on a bad one it returns its
+// name as the offending field.
+func metadataFrom(eventType string, attr func(prop string) string) (schema.Metadata, string, error) {
 	var opts []schema.MetadataOption
-	if v := header(h, schema.PropID); v != "" {
+	if v := attr(schema.PropID); v != "" {
 		id, err := uuid.Parse(v)
 		if err != nil {
 			return schema.Metadata{}, schema.PropID, fmt.Errorf("%s %q is not a UUID", schema.PropID, v)
 		}
 		opts = append(opts, schema.WithID(id.String()))
 	}
-	if v := header(h, schema.PropTime); v != "" {
+	if v := attr(schema.PropTime); v != "" {
 		t, err := schema.ParseTime(v)
 		if err != nil {
 			return schema.Metadata{}, schema.PropTime, fmt.Errorf("%s: %w", schema.PropTime, err)
 		}
 		opts = append(opts, schema.WithTime(t))
 	}
-	if v := header(h, schema.PropMinorVersion); v != "" {
+	if v := attr(schema.PropMinorVersion); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
 			return schema.Metadata{}, schema.PropMinorVersion, fmt.Errorf("%s %q is not a non-negative integer", schema.PropMinorVersion, v)
 		}
 		opts = append(opts, schema.WithMinorVersion(n))
 	}
-	if v := header(h, schema.PropSource); v != "" {
+	if v := attr(schema.PropSource); v != "" {
 		opts = append(opts, schema.WithSource(v))
 	}
-	if v := header(h, schema.PropSourceHost); v != "" {
+	if v := attr(schema.PropSourceHost); v != "" {
 		opts = append(opts, schema.WithSourceHost(v))
 	}
-	if v := header(h, schema.PropSourceLib); v != "" {
+	if v := attr(schema.PropSourceLib); v != "" {
 		opts = append(opts, schema.WithSourceLib(v))
 	}
-	if v := header(h, schema.PropType); v != "" && v != eventType {
+	if v := attr(schema.PropType); v != "" && v != eventType {
 		return schema.Metadata{}, schema.PropType, fmt.Errorf("%s %q does not match the event type in the path", schema.PropType, v)
 	}
 	return schema.NewMetadata(eventType, opts...), "", nil

@@ -119,7 +119,7 @@ func TestIngestOutboxFullIs503(t *testing.T) {
 
 func TestIngestPublishesOnceAndReachesTheTopic(t *testing.T) {
 	b := brokertest.Start(t)
-	client := newClient(t, b.URL())
+	client := newTransport(t, b)
 	p, box, _ := newTestProducer(t, catalogConfig("ingest-ok"))
 	startRelay(t, client, p)
 	h := NewIngestHandler(p)

@@ -12,10 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/rs/zerolog"
 
 	"github.com/edxbus/edxbus/broker"
 	"github.com/edxbus/edxbus/broker/brokertest"
+	"github.com/edxbus/edxbus/bus/pulsarbus"
 	"github.com/edxbus/edxbus/producer/outbox"
 	"github.com/edxbus/edxbus/schema"
 )
@@ -34,7 +35,7 @@ func TestKilledProducerLosesNothing(t *testing.T) {
 	run := func(round int, stopAfter int) {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestProducerChild$")
 		cmd.Env = append(os.Environ(), "EDXBUS_PRODUCER_CHILD="+filepath.Join(dir, "outbox.db"),
-			"EDXBUS_PRODUCER_BROKER="+b.URL(), fmt.Sprintf("EDXBUS_PRODUCER_ROUND=%d", round))
+			"EDXBUS_PRODUCER_BROKER="+b.URL(), "EDXBUS_PRODUCER_ADMIN="+b.AdminURL(), fmt.Sprintf("EDXBUS_PRODUCER_ROUND=%d", round))
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -68,7 +69,7 @@ func TestKilledProducerLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := newClient(t, b.URL())
+	client := newTransport(t, b)
 	startRelay(t, client, p, WithProducerName("kill-test"))
 	got := readIDs(t, client, "persistent://public/default/killed", accepted, 60*time.Second)
 	onTopic := map[string]int{}
@@ -100,12 +101,14 @@ func TestProducerChild(t *testing.T) {
 		fmt.Println("producer:", err)
 		os.Exit(1)
 	}
-	client, err := pulsar.NewClient(pulsar.ClientOptions{URL: os.Getenv("EDXBUS_PRODUCER_BROKER")})
+	cfg := pulsarbus.DefaultConfig()
+	cfg.URL, cfg.AdminURL = os.Getenv("EDXBUS_PRODUCER_BROKER"), os.Getenv("EDXBUS_PRODUCER_ADMIN")
+	tr, err := pulsarbus.New(cfg, zerolog.Nop())
 	if err != nil {
-		fmt.Println("client:", err)
+		fmt.Println("transport:", err)
 		os.Exit(1)
 	}
-	r := NewRelay(client, p, WithProducerName("kill-test"))
+	r := NewRelay(tr, p, WithProducerName("kill-test"))
 	if err := r.Start(context.Background()); err != nil {
 		fmt.Println("relay:", err)
 		os.Exit(1)

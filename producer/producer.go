@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -92,36 +94,58 @@ func (p *Producer) Enabled(eventType string) bool { return len(p.routes[eventTyp
 // and stores one outbox record per enabled topic. When it returns nil the
 // event is durable and will reach Pulsar.
 func (p *Producer) Publish(ctx context.Context, meta schema.Metadata, data any) (Accepted, error) {
-	routes := p.routes[meta.EventType]
-	if len(routes) == 0 {
-		return Accepted{}, &NotEnabledError{EventType: meta.EventType}
-	}
-	if meta.ID == "" || meta.Time.IsZero() {
-		return Accepted{}, fmt.Errorf("publish %s: metadata needs an id and a time (use schema.NewMetadata)", meta.EventType)
-	}
-	ev := routes[0].event
-	payload, err := ev.Encode(data)
+	acc, err := p.PublishBatch(ctx, Outgoing{Meta: meta, Data: data})
 	if err != nil {
-		p.m.rejected.WithLabelValues(meta.EventType, "schema").Inc()
-		return Accepted{}, fmt.Errorf("publish %s %s: %w", meta.EventType, meta.ID, err)
+		return Accepted{}, unwrapBatch(err) // one event: its index says nothing
 	}
-	if len(payload) > p.maxSize {
-		p.m.rejected.WithLabelValues(meta.EventType, "too_large").Inc()
-		return Accepted{}, &TooLargeError{Size: len(payload), Limit: p.maxSize}
-	}
-	props := meta.Properties()
+	return acc[0], nil
+}
+
+// Outgoing is one event for PublishBatch.
+type Outgoing struct {
+	Meta schema.Metadata
+	// Data is a schema Go type, or what Event.ParseJSON or Event.Decode
+	// returns.
+	Data any
+	// Topic, when set, is the one topic the event goes to (a name in the
+	// configuration's tenant and namespace, prefix included): the producing
+	// service chose it, as openedx-events' EVENT_BUS_PRODUCER_CONFIG does.
+	// Empty: the configuration's enabled topics.
+	Topic string
+	// KeyField is the message key's field path with Topic (empty: the
+	// event type's default).
+	KeyField string
+}
+
+// BatchError says which event of a batch was refused, and why.
+type BatchError struct {
+	Index int // 0-based
+	Err   error
+}
+
+func (e *BatchError) Error() string { return fmt.Sprintf("event %d: %v", e.Index+1, e.Err) }
+func (e *BatchError) Unwrap() error { return e.Err }
+
+// PublishBatch validates and encodes every event, then stores all their
+// outbox records in one all-or-nothing append: either every event is
+// durable, or none is and the error (a *BatchError for an event that was
+// refused) says why.
+func (p *Producer) PublishBatch(ctx context.Context, events ...Outgoing) ([]Accepted, error) {
+	var recs []outbox.Record
+	out := make([]Accepted, len(events))
+	first := make([]int, len(events)) // each event's first record in recs
 	accepted := p.now().UTC()
-	recs := make([]outbox.Record, len(routes))
-	topics := make([]string, len(routes))
-	for i, r := range routes {
-		key, err := ev.KeyAt(data, r.keyField)
+	for i, e := range events {
+		first[i] = len(recs)
+		eventRecs, err := p.records(e, accepted)
 		if err != nil {
-			p.m.rejected.WithLabelValues(meta.EventType, "key").Inc()
-			return Accepted{}, fmt.Errorf("publish %s %s: %w", meta.EventType, meta.ID, err)
+			return nil, &BatchError{Index: i, Err: err}
 		}
-		recs[i] = outbox.Record{EventID: meta.ID, EventType: meta.EventType, Topic: r.topic, Key: key,
-			Properties: props, EventTime: meta.Time, Payload: payload, AcceptedAt: accepted}
-		topics[i] = r.topic
+		recs = append(recs, eventRecs...)
+		out[i] = Accepted{EventID: e.Meta.ID, Duplicate: true}
+		for _, r := range eventRecs {
+			out[i].Topics = append(out[i].Topics, r.Topic)
+		}
 	}
 	res, err := p.box.Append(ctx, recs...)
 	if err != nil {
@@ -129,21 +153,94 @@ func (p *Producer) Publish(ctx context.Context, meta schema.Metadata, data any) 
 		if errors.Is(err, outbox.ErrFull) {
 			reason = "outbox_full"
 		}
-		p.m.rejected.WithLabelValues(meta.EventType, reason).Inc()
-		return Accepted{}, fmt.Errorf("publish %s %s: %w", meta.EventType, meta.ID, err)
+		for _, e := range events {
+			p.m.rejected.WithLabelValues(e.Meta.EventType, reason).Inc()
+		}
+		if len(events) == 1 {
+			return nil, fmt.Errorf("publish %s %s: %w", events[0].Meta.EventType, events[0].Meta.ID, err)
+		}
+		return nil, fmt.Errorf("publish %d events: %w", len(events), err)
 	}
-	out := Accepted{EventID: meta.ID, Topics: topics, Duplicate: true}
-	for _, r := range res {
-		out.Duplicate = out.Duplicate && r.Duplicate
-	}
-	if out.Duplicate {
-		p.m.duplicates.WithLabelValues(meta.EventType).Inc()
-		p.log.Info().Str("event_id", meta.ID).Str("event_type", meta.EventType).Msg("event already accepted; not stored again")
-	} else {
-		p.m.accepted.WithLabelValues(meta.EventType).Inc()
-		p.log.Debug().Str("event_id", meta.ID).Str("event_type", meta.EventType).Strs("topics", topics).Msg("event accepted")
+	for i, e := range events {
+		for _, r := range res[first[i] : first[i]+len(out[i].Topics)] {
+			out[i].Duplicate = out[i].Duplicate && r.Duplicate
+		}
+		if out[i].Duplicate {
+			p.m.duplicates.WithLabelValues(e.Meta.EventType).Inc()
+			p.log.Info().Str("event_id", e.Meta.ID).Str("event_type", e.Meta.EventType).Msg("event already accepted; not stored again")
+		} else {
+			p.m.accepted.WithLabelValues(e.Meta.EventType).Inc()
+			p.log.Debug().Str("event_id", e.Meta.ID).Str("event_type", e.Meta.EventType).Strs("topics", out[i].Topics).Msg("event accepted")
+		}
 	}
 	return out, nil
+}
+
+// records are e's outbox records, one per topic it goes to.
+func (p *Producer) records(e Outgoing, accepted time.Time) ([]outbox.Record, error) {
+	meta := e.Meta
+	routes, err := p.routesFor(e)
+	if err != nil {
+		return nil, err
+	}
+	if meta.ID == "" || meta.Time.IsZero() {
+		return nil, fmt.Errorf("publish %s: metadata needs an id and a time (use schema.NewMetadata)", meta.EventType)
+	}
+	ev := routes[0].event
+	payload, err := ev.Encode(e.Data)
+	if err != nil {
+		p.m.rejected.WithLabelValues(meta.EventType, "schema").Inc()
+		return nil, fmt.Errorf("publish %s %s: %w", meta.EventType, meta.ID, err)
+	}
+	if len(payload) > p.maxSize {
+		p.m.rejected.WithLabelValues(meta.EventType, "too_large").Inc()
+		return nil, &TooLargeError{Size: len(payload), Limit: p.maxSize}
+	}
+	props := meta.Properties()
+	recs := make([]outbox.Record, len(routes))
+	for i, r := range routes {
+		key, err := ev.KeyAt(e.Data, r.keyField)
+		if err != nil {
+			p.m.rejected.WithLabelValues(meta.EventType, "key").Inc()
+			return nil, fmt.Errorf("publish %s %s: %w", meta.EventType, meta.ID, err)
+		}
+		recs[i] = outbox.Record{EventID: meta.ID, EventType: meta.EventType, Topic: r.topic, Key: key,
+			Properties: props, EventTime: meta.Time, Payload: payload, AcceptedAt: accepted}
+	}
+	return recs, nil
+}
+
+// routesFor are the topics e goes to: its own, or the configuration's.
+func (p *Producer) routesFor(e Outgoing) ([]route, error) {
+	if e.Topic == "" {
+		routes := p.routes[e.Meta.EventType]
+		if len(routes) == 0 {
+			return nil, &NotEnabledError{EventType: e.Meta.EventType}
+		}
+		return routes, nil
+	}
+	if e.Topic != strings.TrimSpace(e.Topic) || strings.ContainsAny(e.Topic, "/ ") || !utf8.ValidString(e.Topic) {
+		return nil, &TopicError{Topic: e.Topic}
+	}
+	ev, err := schema.Lookup(e.Meta.EventType)
+	if err != nil {
+		return nil, err
+	}
+	keyField := e.KeyField
+	if keyField == "" {
+		keyField = ev.KeyField
+	} else if err := ev.CheckKeyField(keyField); err != nil {
+		return nil, fmt.Errorf("key field %q: %w", keyField, err)
+	}
+	return []route{{event: ev, topic: p.cfg.NamespacedTopic(e.Topic), keyField: keyField}}, nil
+}
+
+// TopicError is returned for a topic name a producing service gave that
+// cannot be one.
+type TopicError struct{ Topic string }
+
+func (e *TopicError) Error() string {
+	return fmt.Sprintf("topic %q: want a short topic name (the prefix included) without '/' or spaces", e.Topic)
 }
 
 // Hook connects sig to the producer: every event sent on it is published,

@@ -10,10 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/pulsar-client-go/pulsar"
-
 	"github.com/edxbus/edxbus/broker"
 	"github.com/edxbus/edxbus/broker/brokertest"
+	"github.com/edxbus/edxbus/bus"
 	"github.com/edxbus/edxbus/producer/outbox"
 	"github.com/edxbus/edxbus/schema"
 )
@@ -104,7 +103,7 @@ events:
 
 func TestHookPublishesWithKeyPropertiesAndSchema(t *testing.T) {
 	b := brokertest.Start(t)
-	client := newClient(t, b.URL())
+	client := newTransport(t, b)
 	p, box, _ := newTestProducer(t, catalogConfig("hook-test"))
 	startRelay(t, client, p)
 	sig := schema.NewSignal[*schema.CourseCatalogInfoChanged](schema.EventCourseCatalogInfoChanged)
@@ -215,7 +214,7 @@ func TestBrokerRestartLosesNothing(t *testing.T) {
 		return b
 	}
 	b := start()
-	client := newClient(t, "pulsar://"+addr)
+	client := connect(t, "pulsar://"+addr, b.AdminURL())
 	p, box, _ := newTestProducer(t, catalogConfig("restart"))
 	startRelay(t, client, p)
 
@@ -261,7 +260,7 @@ func TestBrokerRestartLosesNothing(t *testing.T) {
 
 func TestBrokerFaultsLoseNothingAndDedupAbsorbsResends(t *testing.T) {
 	b := brokertest.Start(t, broker.WithDeduplication(true))
-	client := newClient(t, b.URL())
+	client := newTransport(t, b)
 	p, box, _ := newTestProducer(t, catalogConfig("faults"))
 	startRelay(t, client, p)
 	const total = 120
@@ -301,11 +300,11 @@ func TestBrokerFaultsLoseNothingAndDedupAbsorbsResends(t *testing.T) {
 
 func TestIncompatibleSchemaFailsStart(t *testing.T) {
 	b := brokertest.Start(t)
-	client := newClient(t, b.URL())
+	client := newTransport(t, b)
 	topic := "persistent://public/default/taken"
 	// Someone else owns the topic with another Avro schema.
-	other, err := client.CreateProducer(pulsar.ProducerOptions{Topic: topic,
-		Schema: pulsar.NewAvroSchema(`{"type":"record","name":"Other","fields":[{"name":"x","type":"long"}]}`, nil)})
+	otherEvent := &schema.Event{Type: "other", SchemaJSON: `{"type":"record","name":"Other","fields":[{"name":"x","type":"long"}]}`}
+	other, err := client.NewSender(context.Background(), bus.SenderOptions{Topic: topic, Event: otherEvent})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,18 +9,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/rs/zerolog"
 
-	"github.com/edxbus/edxbus/internal/reconnect"
+	"github.com/edxbus/edxbus/bus"
 	"github.com/edxbus/edxbus/producer/outbox"
 	"github.com/edxbus/edxbus/schema"
 )
 
-// Relay drains the outbox to Pulsar in order. Create it with NewRelay, call
+// Relay drains the outbox to the bus in order. Create it with NewRelay, call
 // Start, and Close when done.
 type Relay struct {
-	client  pulsar.Client
+	bus     bus.Transport
 	box     *outbox.Outbox
 	p       *Producer
 	name    string
@@ -28,9 +27,9 @@ type Relay struct {
 	batch   int
 	backoff time.Duration
 	maxWait time.Duration
-	// reconnectMax caps the client's reconnection backoff (reconnect.Capped).
+	// reconnectMax caps the transport's reconnection backoff.
 	reconnectMax time.Duration
-	producers    map[string]pulsar.Producer // by topic + "\x00" + event type
+	producers    map[string]bus.Sender // by topic + "\x00" + event type
 
 	cancel   context.CancelFunc
 	done     chan struct{}
@@ -44,10 +43,11 @@ type Relay struct {
 // RelayOption configures NewRelay.
 type RelayOption func(*Relay)
 
-// WithProducerName sets the stable name the relay's Pulsar producers derive
-// theirs from. Broker-side deduplication tracks sequence ids per producer
-// name, so it must stay the same across restarts of one outbox and differ
-// between outboxes. Default: DefaultProducerName(hostname, outbox path).
+// WithProducerName sets the stable name the relay's senders derive theirs
+// from (their bus.SenderOptions.Name: Pulsar's producer name). Broker-side
+// deduplication tracks sequence ids per producer name, so it must stay the
+// same across restarts of one outbox and differ between outboxes. Default:
+// DefaultProducerName(hostname, outbox path).
 func WithProducerName(name string) RelayOption { return func(r *Relay) { r.name = name } }
 
 // WithRelayLogger sets the logger.
@@ -59,9 +59,9 @@ func WithRetryBackoff(first, max time.Duration) RelayOption {
 	return func(r *Relay) { r.backoff, r.maxWait = first, max }
 }
 
-// WithMaxReconnectDelay caps the Pulsar client's wait between attempts to
-// reconnect a producer to the broker (default 10 s; the client's own goes to
-// 60 s), so the outbox drains soon after a long outage ends.
+// WithMaxReconnectDelay caps the transport's wait between attempts to
+// reconnect a sender to the broker (default 10 s; the Pulsar client's own
+// goes to 60 s), so the outbox drains soon after a long outage ends.
 func WithMaxReconnectDelay(d time.Duration) RelayOption {
 	return func(r *Relay) { r.reconnectMax = d }
 }
@@ -78,24 +78,25 @@ func DefaultProducerName(outboxPath string) string {
 	return fmt.Sprintf("edxbus-%s-%08x", host, h.Sum32())
 }
 
-// NewRelay prepares a relay for the producer's outbox and configuration.
-func NewRelay(client pulsar.Client, p *Producer, opts ...RelayOption) *Relay {
-	r := &Relay{client: client, box: p.box, p: p, name: "edxbus-producer", log: p.log, batch: 500,
-		backoff: 200 * time.Millisecond, maxWait: 10 * time.Second, reconnectMax: 10 * time.Second, producers: map[string]pulsar.Producer{}}
+// NewRelay prepares a relay for the producer's outbox and configuration,
+// sending through t.
+func NewRelay(t bus.Transport, p *Producer, opts ...RelayOption) *Relay {
+	r := &Relay{bus: t, box: p.box, p: p, name: "edxbus-producer", log: p.log, batch: 500,
+		backoff: 200 * time.Millisecond, maxWait: 10 * time.Second, reconnectMax: 10 * time.Second, producers: map[string]bus.Sender{}}
 	for _, o := range opts {
 		o(r)
 	}
 	return r
 }
 
-// Start creates a Pulsar producer for every enabled topic and event type, each
+// Start creates a sender for every enabled topic and event type, each
 // declaring the event's Avro schema, so a schema the broker refuses
 // (IncompatibleSchema) fails here with the broker's message instead of
 // silently per event. Then it starts draining the outbox.
 func (r *Relay) Start(ctx context.Context) error {
 	for _, eventType := range sortedKeys(r.p.routes) {
 		for _, rt := range r.p.routes[eventType] {
-			prod, err := r.client.CreateProducer(r.producerOptions(rt.topic, eventType, rt.event))
+			prod, err := r.bus.NewSender(ctx, r.senderOptions(rt.topic, eventType, rt.event))
 			if err != nil {
 				r.closeProducers()
 				return fmt.Errorf("producer for %s on %s: %w", eventType, rt.topic, err)
@@ -114,23 +115,22 @@ func (r *Relay) Start(ctx context.Context) error {
 	return nil
 }
 
-// producerOptions are those of the relay's producer for one topic and event
+// senderOptions are those of the relay's sender for one topic and event
 // type, whether made at Start or later for a record whose route changed.
-func (r *Relay) producerOptions(topic, eventType string, ev *schema.Event) pulsar.ProducerOptions {
-	return pulsar.ProducerOptions{
-		Topic:       topic,
-		Name:        r.producerName(topic, eventType),
-		Schema:      ev.PulsarSchema(),
-		SendTimeout: -1, // never give up while the broker is away: the outbox holds the event
-		// No client-side batching: the Go client does not send a batch's
-		// highest sequence id, so broker dedup would judge a batch by its
-		// first id alone, and a batch re-formed after a restart that starts
-		// with an already-stored record would be dropped whole, losing the
-		// rest. One record per message keeps dedup exact; the sends are still
+func (r *Relay) senderOptions(topic, eventType string, ev *schema.Event) bus.SenderOptions {
+	return bus.SenderOptions{
+		Topic: topic,
+		Name:  r.producerName(topic, eventType),
+		Event: ev,
+		// Never give up while the broker is away: the outbox holds the event.
+		RetryForever: true,
+		// Batching stays off (the default): a batch re-formed after a
+		// restart that starts with an already-stored record could be dropped
+		// whole by the broker's dedup (see bus.SenderOptions.Batching). One
+		// record per message keeps dedup exact; the sends are still
 		// pipelined and the broker still groups their writes.
-		DisableBatching:    true,
-		MaxPendingMessages: 4 * r.batch,
-		BackOffPolicyFunc:  reconnect.Capped(r.reconnectMax),
+		MaxPending:        4 * r.batch,
+		MaxReconnectDelay: r.reconnectMax,
 	}
 }
 
@@ -166,7 +166,7 @@ func (r *Relay) run(ctx context.Context) {
 			if !ok {
 				// The configuration changed since the record was accepted:
 				// send it anyway on a producer made for it.
-				prod, err = r.lateProducer(rec)
+				prod, err = r.lateProducer(ctx, rec)
 				if err != nil {
 					mu.Lock()
 					failed = err
@@ -174,13 +174,13 @@ func (r *Relay) run(ctx context.Context) {
 					break
 				}
 			}
-			seq := int64(rec.Seq)
 			rec := rec
 			sent := time.Now()
-			prod.SendAsync(ctx, &pulsar.ProducerMessage{
+			// The outbox sequence number is the dedup identity.
+			prod.SendAsync(ctx, &bus.OutgoingMessage{
 				Payload: rec.Payload, Key: rec.Key, Properties: rec.Properties,
-				EventTime: rec.EventTime, SequenceID: &seq,
-			}, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
+				EventTime: rec.EventTime, SequenceID: rec.Seq,
+			}, func(_ bus.MessageID, err error) {
 				if err != nil {
 					r.p.m.failures.WithLabelValues(rec.Topic).Inc()
 					mu.Lock()
@@ -215,12 +215,12 @@ func (r *Relay) run(ctx context.Context) {
 	}
 }
 
-func (r *Relay) lateProducer(rec outbox.Record) (pulsar.Producer, error) {
+func (r *Relay) lateProducer(ctx context.Context, rec outbox.Record) (bus.Sender, error) {
 	ev := r.p.routes[rec.EventType]
 	if len(ev) == 0 {
 		return nil, fmt.Errorf("record %d: event type %s is no longer configured; keeping it in the outbox", rec.Seq, rec.EventType)
 	}
-	prod, err := r.client.CreateProducer(r.producerOptions(rec.Topic, rec.EventType, ev[0].event))
+	prod, err := r.bus.NewSender(ctx, r.senderOptions(rec.Topic, rec.EventType, ev[0].event))
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +279,7 @@ func (r *Relay) flush() {
 }
 
 // Close stops reading the outbox, waits up to ctx's deadline for sends in
-// flight to be receipted, and closes the Pulsar producers. Whatever was not
+// flight to be receipted, and closes the senders (not the transport). Whatever was not
 // receipted stays in the outbox for the next start.
 func (r *Relay) Close(ctx context.Context) error {
 	if r.cancel == nil {

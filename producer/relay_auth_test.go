@@ -7,12 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/pulsar-client-go/pulsar"
-	"github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/edxbus/edxbus/broker"
 	"github.com/edxbus/edxbus/broker/brokertest"
+	"github.com/edxbus/edxbus/bus/pulsarbus"
 	"github.com/edxbus/edxbus/schema"
 )
 
@@ -44,12 +43,7 @@ func TestRelayKeepsEventsWhileCredentialsAreRefused(t *testing.T) {
 		}
 	}
 	writeToken(sign("studio", 2*time.Second))
-	client, err := pulsar.NewClient(pulsar.ClientOptions{URL: b.URL(), OperationTimeout: 10 * time.Second,
-		Authentication: pulsar.NewAuthenticationTokenFromFile(tokenFile), Logger: log.DefaultNopLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client := newTransport(t, b, func(c *pulsarbus.Config) { c.AuthTokenFile = tokenFile })
 	topic := "relay-auth"
 	p, box, _ := newTestProducer(t, catalogConfig(topic))
 	startRelay(t, client, p)
@@ -110,12 +104,7 @@ func TestRelayKeepsEventsWhileCredentialsAreRefused(t *testing.T) {
 	if n := stored(); n != 15 {
 		t.Fatalf("%d messages stored, want 15 (each event once)", n)
 	}
-	admin, err := pulsar.NewClient(pulsar.ClientOptions{URL: b.URL(), Authentication: pulsar.NewAuthenticationToken(sign("admin", time.Hour)),
-		Logger: log.DefaultNopLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	admin := newTransport(t, b, func(c *pulsarbus.Config) { c.AuthToken = sign("admin", time.Hour) })
 	got := readAll(t, admin, fullTopic, len(ids), 10*time.Second)
 	if len(got) != len(ids) {
 		t.Fatalf("read %d messages for %d events", len(got), len(ids))

@@ -1,10 +1,6 @@
 package schema
 
-import (
-	"testing"
-
-	"github.com/apache/pulsar-client-go/pulsar"
-)
+import "testing"
 
 func BenchmarkCatalogEncode(b *testing.B) {
 	ev := mustLookup(b, EventCourseCatalogInfoChanged)
@@ -13,15 +9,6 @@ func BenchmarkCatalogEncode(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
 			if _, err := ev.Encode(v); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("pulsar.AvroSchema", func(b *testing.B) {
-		ps := pulsar.NewAvroSchema(ev.SchemaJSON, nil)
-		b.ReportAllocs()
-		for i := 0; i < b.N; i++ {
-			if _, err := ps.Encode(v); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -47,16 +34,6 @@ func BenchmarkCatalogDecode(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
 			if _, err := ev.DecodeWriter(upstreamJSON, data); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("pulsar.AvroSchema", func(b *testing.B) {
-		ps := pulsar.NewAvroSchema(ev.SchemaJSON, nil)
-		b.ReportAllocs()
-		for i := 0; i < b.N; i++ {
-			var v CourseCatalogInfoChanged
-			if err := ps.Decode(data, &v); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -5,8 +5,9 @@
 // handles itself (course catalog, grades, passing status, certificates,
 // enrollments), the CloudEvents metadata that travels as message properties
 // under event-bus-kafka's names, the hamba/avro codec (with writer→reader
-// schema resolution), a pulsar.Schema adapter, ParseJSON for the HTTP
-// ingest, and Signal[T], the Go twin of OpenEdxPublicSignal.
+// schema resolution), ParseJSON for the HTTP ingest, and Signal[T], the Go
+// twin of OpenEdxPublicSignal, whose Check says before any message arrives
+// whether its Go type is what its event type decodes to.
 //
 // Topics follow DefaultTopic's rule ("<domain>-<entity>-lifecycle", with
 // "course-catalog-info-changed" kept for the catalog event). The key field is
@@ -24,7 +25,8 @@
 //   - Datetimes are re-rendered by FormatTime when they pass through a Go
 //     type or ParseJSON: a naive value becomes +00:00.
 //
-// What it does not do: talk to Pulsar or Redis, hold configuration, or know
+// What it does not do: talk to Pulsar or Redis (bus/pulsarbus adapts an
+// Event to Pulsar's schema interface), hold configuration, or know
 // which topics a deployment enables (the producer's config does). The two
 // certificate_config events, whose payload cannot be serialised upstream,
 // are not in the registry. Avro maps re-encoded from Go maps keep their

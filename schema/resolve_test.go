@@ -6,8 +6,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/apache/pulsar-client-go/pulsar"
 )
 
 // The xblock events gained XBlockData.version after upstream stored its
@@ -104,56 +102,6 @@ func TestDecodeWriterErrors(t *testing.T) {
 	}
 	if _, err := ev.DecodeWriter(compact, good[:5]); !errors.As(err, new(*DecodeError)) {
 		t.Fatalf("truncated data: %v, want *DecodeError", err)
-	}
-}
-
-func TestPulsarSchema(t *testing.T) {
-	ev := mustLookup(t, EventCourseCatalogInfoChanged)
-	ps := ev.PulsarSchema()
-	info := ps.GetSchemaInfo()
-	if info.Type != pulsar.AVRO || info.Name != ev.Type || info.Schema != ev.SchemaJSON {
-		t.Fatalf("SchemaInfo = %+v", info)
-	}
-	data, err := ps.Encode(catalogSample())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ps.Validate(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := ps.Validate(data[:3]); err == nil {
-		t.Fatal("Validate accepted truncated data")
-	}
-	var typed CourseCatalogInfoChanged
-	if err := ps.Decode(data, &typed); err != nil || !reflect.DeepEqual(&typed, catalogSample()) {
-		t.Fatalf("Decode(&struct) = %+v, %v", typed, err)
-	}
-	var anyV any
-	if err := ps.Decode(data, &anyV); err != nil || !reflect.DeepEqual(anyV, catalogSample()) {
-		t.Fatalf("Decode(&any) = %+v, %v", anyV, err)
-	}
-	var wrong map[string]any
-	if err := ps.Decode(data, &wrong); !errors.As(err, new(*DecodeError)) {
-		t.Fatalf("Decode(&map) error = %v, want *DecodeError", err)
-	}
-	if err := ps.Decode(data, typed); err == nil {
-		t.Fatal("Decode into a non-pointer succeeded")
-	}
-	if err := ps.Decode(data[:3], &typed); err == nil {
-		t.Fatal("Decode of truncated data succeeded")
-	}
-	if _, err := ps.Encode(&CertificateEvent{}); err == nil {
-		t.Fatal("Encode of another event's type succeeded")
-	}
-
-	generic := mustLookup(t, "org.openedx.content_authoring.course.created.v1").PulsarSchema()
-	data, err = generic.Encode(map[string]any{"course": map[string]any{"course_key": "course-v1:a+b+c"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := generic.Decode(data, &m); err != nil || m["course"].(map[string]any)["course_key"] != "course-v1:a+b+c" {
-		t.Fatalf("generic Decode = %v, %v", m, err)
 	}
 }
 

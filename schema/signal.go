@@ -132,6 +132,42 @@ type Emitter interface {
 	EventType() string
 	// Emit sends value (a T or *T) with Send, or SendRobust when robust.
 	Emit(ctx context.Context, meta Metadata, value any, robust bool) error
+	// Check reports, before any message arrives, whether Emit will take
+	// what the registry decodes for EventType: nil, or an error saying why
+	// every such message would be dead-lettered.
+	Check() error
+}
+
+// SignalTypeError reports a signal whose Go type is not what its event type
+// decodes to: it compiles, and then every message fails in Emit.
+type SignalTypeError struct {
+	EventType string
+	Carries   string // the signal's type parameter, e.g. *schema.CertificateEvent
+	Decodes   string // what Decode returns, e.g. *schema.CourseCatalogInfoChanged
+}
+
+func (e *SignalTypeError) Error() string {
+	return fmt.Sprintf("signal for %s carries %s, but that event decodes to %s", e.EventType, e.Carries, e.Decodes)
+}
+
+// Check implements Emitter. The event type must be in the registry, and the
+// value it decodes to (a pointer: *GoType, or *map[string]any for events
+// without a Go type) must be one Emit accepts: a T or a *T. So
+// Signal[*CourseCatalogInfoChanged] and Signal[CourseCatalogInfoChanged]
+// pass for the catalog event, Signal[map[string]any] for an untyped one.
+func (s *Signal[T]) Check() error {
+	ev, err := Lookup(s.eventType)
+	if err != nil {
+		return fmt.Errorf("signal for %q carries %s: %w", s.eventType, reflect.TypeFor[T](), err)
+	}
+	decoded := reflect.TypeOf(ev.NewValue())
+	want := reflect.TypeFor[T]()
+	// The two cases of Emit's type switch: a T (assignable, so an
+	// interface T that the value implements passes too) or a *T.
+	if decoded.AssignableTo(want) || decoded == reflect.PointerTo(want) {
+		return nil
+	}
+	return &SignalTypeError{EventType: s.eventType, Carries: want.String(), Decodes: decoded.String()}
 }
 
 // EmitTypeError reports a value of the wrong type given to Emit. It is

@@ -3,6 +3,7 @@ package schema
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -152,5 +153,72 @@ func TestSignalEmitGeneric(t *testing.T) {
 	})
 	if err := sig.Emit(context.Background(), Metadata{}, decoded, true); err != nil || got != "course-v1:a+b+c" {
 		t.Fatalf("Emit(decoded generic) = %v, handler saw %q", err, got)
+	}
+}
+
+func TestSignalCheck(t *testing.T) {
+	const untyped = "org.openedx.content_authoring.course.created.v1"
+	tests := []struct {
+		name    string
+		em      Emitter
+		wantErr string // "" for none
+	}{
+		{"pointer to the decoded type", NewSignal[*CourseCatalogInfoChanged](EventCourseCatalogInfoChanged), ""},
+		{"the decoded type itself", NewSignal[CourseCatalogInfoChanged](EventCourseCatalogInfoChanged), ""},
+		{"shared Go type of three event types", NewSignal[*CertificateEvent](EventCertificateRevoked), ""},
+		{"untyped event as a map", NewSignal[map[string]any](untyped), ""},
+		{"untyped event as a map pointer", NewSignal[*map[string]any](untyped), ""},
+		{"any takes everything", NewSignal[any](EventCoursePassingStatusUpdated), ""},
+		{"wrong Go type", NewSignal[*CertificateEvent](EventCourseCatalogInfoChanged),
+			"signal for " + EventCourseCatalogInfoChanged + " carries *schema.CertificateEvent, but that event decodes to *schema.CourseCatalogInfoChanged"},
+		{"pointer to pointer", NewSignal[**CourseCatalogInfoChanged](EventCourseCatalogInfoChanged),
+			"carries **schema.CourseCatalogInfoChanged, but that event decodes to *schema.CourseCatalogInfoChanged"},
+		{"a Go type for an untyped event", NewSignal[*CourseCatalogInfoChanged](untyped),
+			"carries *schema.CourseCatalogInfoChanged, but that event decodes to *map[string]interface {}"},
+		{"a map for a typed event", NewSignal[map[string]any](EventCourseEnrollmentCreated),
+			"carries map[string]interface {}, but that event decodes to *schema.CourseEnrollmentEvent"},
+		{"an interface the value does not implement", NewSignal[fmt.Stringer](EventCourseCatalogInfoChanged),
+			"carries fmt.Stringer, but that event decodes to *schema.CourseCatalogInfoChanged"},
+		{"unknown event type", NewSignal[*CourseCatalogInfoChanged]("org.openedx.nope.v1"),
+			`signal for "org.openedx.nope.v1" carries *schema.CourseCatalogInfoChanged: unknown event type "org.openedx.nope.v1"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.em.Check()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Check = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Check = %v, want an error containing %q", err, tt.wantErr)
+			}
+			var te *SignalTypeError
+			var ue *UnknownEventTypeError
+			if !errors.As(err, &te) && !errors.As(err, &ue) {
+				t.Fatalf("Check = %T, want *SignalTypeError or *UnknownEventTypeError", err)
+			}
+		})
+	}
+}
+
+// TestSignalCheckAgreesWithEmit proves Check's promise for every registered
+// event: a signal Check passes takes the decoded value, one it fails on
+// would dead-letter it.
+func TestSignalCheckAgreesWithEmit(t *testing.T) {
+	for _, ev := range All() {
+		value := ev.NewValue()
+		for _, em := range []Emitter{
+			NewSignal[*CourseCatalogInfoChanged](ev.Type),
+			NewSignal[CertificateEvent](ev.Type),
+			NewSignal[map[string]any](ev.Type),
+		} {
+			checkErr := em.Check()
+			emitErr := em.Emit(context.Background(), Metadata{}, value, false)
+			if (checkErr == nil) != (emitErr == nil) {
+				t.Errorf("%s, %T: Check = %v but Emit = %v", ev.Type, em, checkErr, emitErr)
+			}
+		}
 	}
 }

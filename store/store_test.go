@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -29,7 +28,7 @@ var backends = []backend{
 		return openForTest(t, dsn, opts...), dsn
 	}},
 	{"postgres", func(t testing.TB, opts ...Option) (*Store, string) {
-		dsn := isolatedPostgres(t)
+		dsn := testenv.PostgresSchema(t)
 		return openForTest(t, dsn, opts...), dsn
 	}},
 	{"mysql", func(t testing.TB, opts ...Option) (*Store, string) {
@@ -56,38 +55,6 @@ func openForTest(t testing.TB, dsn string, opts ...Option) *Store {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
-}
-
-// isolatedPostgres creates a schema of its own for the test (others share
-// the database) and returns a DSN whose search_path points at it.
-func isolatedPostgres(t testing.TB) string {
-	t.Helper()
-	base := testenv.PostgresDSN(t)
-	schemaName := fmt.Sprintf("edxbus_store_%d_%d", time.Now().UnixNano(), rand.IntN(1e6))
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.Exec("CREATE SCHEMA " + schemaName); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		db, err := sql.Open("pgx", base)
-		if err != nil {
-			return
-		}
-		defer db.Close()
-		_, _ = db.Exec("DROP SCHEMA " + schemaName + " CASCADE")
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schemaName)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {

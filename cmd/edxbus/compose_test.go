@@ -5,8 +5,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
+
+	"github.com/edxbus/edxbus/internal/cliflags"
 )
 
 // TestComposeFileMatchesTheCLI parses docker-compose.pulsar.yml and checks
@@ -45,11 +48,11 @@ func TestComposeFileMatchesTheCLI(t *testing.T) {
 			continue
 		}
 		flags := map[string]bool{}
-		collect := func(f *pflag.Flag) { flags[envName(f.Name)] = true }
+		collect := func(f *pflag.Flag) { flags[cliflags.EnvName(f.Name)] = true }
 		cmd.Flags().VisitAll(collect)
 		cmd.InheritedFlags().VisitAll(collect)
 		for env := range svc.Environment {
-			if strings.HasPrefix(env, envPrefix) && !flags[env] {
+			if strings.HasPrefix(env, cliflags.Prefix) && !flags[env] {
 				t.Errorf("service %s sets %s, but `edxbus %s` has no such flag", name, env, cmd.Name())
 			}
 			checked++
@@ -74,10 +77,23 @@ func TestConfigReferenceInReadme(t *testing.T) {
 		t.Fatal("README.md has no config-reference markers")
 	}
 	var b strings.Builder
-	if err := writeConfigReference(&b, newRootCommand()); err != nil {
+	if err := cliflags.WriteReference(&b, newRootCommand()); err != nil {
 		t.Fatal(err)
 	}
 	if got := s[i+len(begin) : j]; got != b.String() {
 		t.Fatalf("README.md's configuration reference is out of date: run `make docs`")
 	}
+}
+
+func TestEveryCommandHasAnExample(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Name() != "help" && c.Name() != "completion" && c.Example == "" && c.Runnable() {
+			t.Errorf("%s has no example in its --help", c.CommandPath())
+		}
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(newRootCommand())
 }

@@ -11,9 +11,9 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root := newRootCommand()
-	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "edxbus:", explainRefusal(err))
+	c := newCLI()
+	if err := c.root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "edxbus:", c.explain(err))
 		os.Exit(1)
 	}
 }

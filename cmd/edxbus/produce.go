@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,22 +12,14 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/edxbus/edxbus/schema"
+	"github.com/edxbus/edxbus/app"
+	"github.com/edxbus/edxbus/producer"
 )
 
-// ndjsonLine is one event of a --file: the type, the data, and optionally
-// the id and time of its metadata.
-type ndjsonLine struct {
-	EventType string          `json:"event_type"`
-	Data      json.RawMessage `json:"data"`
-	ID        string          `json:"id"`
-	Time      string          `json:"time"`
-}
-
-func newProduceCommand(g *globalOptions) *cobra.Command {
+func (c *cli) produceCommand() *cobra.Command {
 	var (
-		p         pulsarOptions
-		o         producerOptions
+		p         = app.DefaultPulsarConfig()
+		o         = app.DefaultProducerConfig("./.edxbus/produce-outbox")
 		eventType string
 		data      string
 		file      string
@@ -55,27 +44,27 @@ sent by the next produce or ingest using the same --outbox-dir).
 			if data != "" && eventType == "" {
 				return errors.New("--data needs --event-type")
 			}
-			log, client, err := g.connect(&p)
+			log, transport, err := c.connect(p)
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
-			defer client.Close()
-			side, err := buildProducer(ctx, &o, &p, client, newRegistry(), log)
+			defer transport.Close()
+			side, err := app.BuildProducer(ctx, o, p, transport, app.NewRegistry(), log)
 			if err != nil {
 				return err
 			}
-			defer side.close(5 * time.Second)
+			defer side.Close(5 * time.Second)
 			out := cmd.OutOrStdout()
 
-			var lines []ndjsonLine
+			var lines []producer.Line
 			if data != "" {
 				raw, err := readArg(data)
 				if err != nil {
 					return fmt.Errorf("--data: %w", err)
 				}
-				lines = []ndjsonLine{{EventType: eventType, Data: raw}}
-			} else if lines, err = readNDJSON(file); err != nil {
+				lines = []producer.Line{{EventType: eventType, Data: raw}}
+			} else if lines, err = readNDJSONFile(file); err != nil {
 				return err
 			}
 			var bar *progressbar.ProgressBar
@@ -84,11 +73,11 @@ sent by the next produce or ingest using the same --outbox-dir).
 			}
 			published, duplicates := 0, 0
 			for i, l := range lines {
-				acc, err := publishLine(ctx, side, l)
+				acc, err := side.Producer.PublishLine(ctx, l)
 				if err != nil {
 					return fmt.Errorf("event %d: %w (events before it are published)", i+1, err)
 				}
-				if acc.dup {
+				if acc.Duplicate {
 					duplicates++
 				} else {
 					published++
@@ -96,14 +85,14 @@ sent by the next produce or ingest using the same --outbox-dir).
 				if bar != nil {
 					_ = bar.Add(1)
 				} else if len(lines) == 1 {
-					fmt.Fprintf(out, "accepted %s on %s\n", acc.id, strings.Join(acc.topics, ", "))
+					fmt.Fprintf(out, "accepted %s on %s\n", acc.EventID, strings.Join(acc.Topics, ", "))
 				}
 			}
 			// Wait for the relay to empty the outbox.
 			deadline := time.Now().Add(timeout)
-			for side.box.Stats().Depth > 0 {
+			for side.Outbox.Stats().Depth > 0 {
 				if time.Now().After(deadline) {
-					return fmt.Errorf("%d events still in the outbox after %s; they will be sent by the next run on %s", side.box.Stats().Depth, timeout, o.outboxDir)
+					return fmt.Errorf("%d events still in the outbox after %s; they will be sent by the next run on %s", side.Outbox.Stats().Depth, timeout, o.OutboxDir)
 				}
 				select {
 				case <-ctx.Done():
@@ -115,46 +104,13 @@ sent by the next produce or ingest using the same --outbox-dir).
 			return nil
 		},
 	}
-	p.addFlags(cmd.Flags())
-	o.addFlags(cmd.Flags(), "./.edxbus/produce-outbox")
+	p.RegisterFlags(cmd.Flags())
+	o.RegisterFlags(cmd.Flags())
 	cmd.Flags().StringVar(&eventType, "event-type", "", "event type of --data")
 	cmd.Flags().StringVar(&data, "data", "", "event data as JSON, or @path to a JSON file")
 	cmd.Flags().StringVar(&file, "file", "", "NDJSON file of events to publish")
 	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "how long to wait for the broker to receipt everything")
 	return cmd
-}
-
-type accepted struct {
-	id     string
-	topics []string
-	dup    bool
-}
-
-func publishLine(ctx context.Context, side *producerSide, l ndjsonLine) (accepted, error) {
-	ev, err := schema.Lookup(l.EventType)
-	if err != nil {
-		return accepted{}, err
-	}
-	value, err := ev.ParseJSON(l.Data)
-	if err != nil {
-		return accepted{}, err
-	}
-	var opts []schema.MetadataOption
-	if l.ID != "" {
-		opts = append(opts, schema.WithID(l.ID))
-	}
-	if l.Time != "" {
-		t, err := schema.ParseTime(l.Time)
-		if err != nil {
-			return accepted{}, fmt.Errorf("time: %w", err)
-		}
-		opts = append(opts, schema.WithTime(t))
-	}
-	acc, err := side.producer.Publish(ctx, schema.NewMetadata(l.EventType, opts...), value)
-	if err != nil {
-		return accepted{}, err
-	}
-	return accepted{id: acc.EventID, topics: acc.Topics, dup: acc.Duplicate}, nil
 }
 
 // readArg reads "@path" from the file, anything else as the value itself.
@@ -165,11 +121,10 @@ func readArg(v string) ([]byte, error) {
 	return []byte(v), nil
 }
 
-func readNDJSON(path string) ([]ndjsonLine, error) {
-	var r io.Reader
-	if path == "-" {
-		r = os.Stdin
-	} else {
+// readNDJSONFile reads --file ("-": standard input).
+func readNDJSONFile(path string) ([]producer.Line, error) {
+	var r io.Reader = os.Stdin
+	if path != "-" {
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, fmt.Errorf("--file: %w", err)
@@ -177,25 +132,9 @@ func readNDJSON(path string) ([]ndjsonLine, error) {
 		defer f.Close()
 		r = f
 	}
-	var lines []ndjsonLine
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 8<<20)
-	for n := 1; sc.Scan(); n++ {
-		text := strings.TrimSpace(sc.Text())
-		if text == "" {
-			continue
-		}
-		var l ndjsonLine
-		if err := json.Unmarshal([]byte(text), &l); err != nil {
-			return nil, fmt.Errorf("--file line %d: %w", n, err)
-		}
-		if l.EventType == "" || len(l.Data) == 0 {
-			return nil, fmt.Errorf("--file line %d: needs event_type and data", n)
-		}
-		lines = append(lines, l)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("--file: %w", err)
+	lines, err := producer.ReadNDJSON(r)
+	if err != nil {
+		return nil, fmt.Errorf("--file %w", err)
 	}
 	return lines, nil
 }

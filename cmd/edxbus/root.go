@@ -2,14 +2,15 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"runtime/debug"
-	"time"
 
-	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
+
+	"github.com/edxbus/edxbus/app"
+	"github.com/edxbus/edxbus/bus/pulsarbus"
+	"github.com/edxbus/edxbus/internal/cliflags"
 )
 
 // version is set at build time with -ldflags "-X main.version=…"; otherwise the
@@ -26,14 +27,18 @@ func buildVersion() string {
 	return "dev"
 }
 
-// globalOptions are the flags every command shares.
-type globalOptions struct {
-	logLevel  string
-	logFormat string
+// cli is one invocation: the root command, the settings every command
+// shares, and what main needs to explain a failure afterwards.
+type cli struct {
+	root *cobra.Command
+	log  app.LogConfig
+	// refusals keeps the broker's last handshake refusal: the Pulsar client
+	// reports one only as "connection error", so main adds the reason.
+	refusals *pulsarbus.Refusals
 }
 
-func newRootCommand() *cobra.Command {
-	g := &globalOptions{}
+func newCLI() *cli {
+	c := &cli{log: app.DefaultLogConfig(), refusals: &pulsarbus.Refusals{}}
 	root := &cobra.Command{
 		Use:   "edxbus",
 		Short: "An event bus for Open edX on Apache Pulsar",
@@ -48,52 +53,50 @@ underscores), e.g. --redis-url is EDXBUS_REDIS_URL.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return bindEnv(cmd)
+			return cliflags.BindEnv(cmd)
 		},
 	}
-	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "auto", "log format: json, pretty, or auto (pretty on a terminal)")
-
+	c.log.RegisterFlags(root.PersistentFlags())
 	root.AddCommand(
 		newVersionCommand(),
 		newDocsCommand(),
-		newBrokerCommand(g),
-		newRunCommand(g),
-		newConsumeCommand(g),
-		newIngestCommand(g),
-		newProduceCommand(g),
-		newDLQCommand(g),
-		newSchemaCommand(),
-		newBenchCommand(g),
+		c.brokerCommand(),
+		c.runCommand(),
+		c.consumeCommand(),
+		c.ingestCommand(),
+		c.produceCommand(),
+		c.dlqCommand(),
+		c.schemaCommand(),
 		newTokenCommand(),
 	)
-	annotateEnv(root)
-	return root
+	cliflags.AnnotateEnv(root)
+	c.root = root
+	return c
 }
 
-// logger builds the process logger from the global flags.
-func (g *globalOptions) logger(out io.Writer) (zerolog.Logger, error) {
-	level, err := zerolog.ParseLevel(g.logLevel)
-	if err != nil || g.logLevel == "" {
-		return zerolog.Logger{}, fmt.Errorf("--log-level %q: want debug, info, warn or error", g.logLevel)
+// newRootCommand is the root of a fresh invocation (tests run commands
+// through it).
+func newRootCommand() *cobra.Command { return newCLI().root }
+
+// logger is the process logger, on stderr.
+func (c *cli) logger() (zerolog.Logger, error) { return c.log.Logger(os.Stderr) }
+
+// connect validates p, builds the logger and connects: the preamble of
+// every command that talks to a Pulsar cluster.
+func (c *cli) connect(p app.PulsarConfig) (zerolog.Logger, *pulsarbus.Transport, error) {
+	if err := p.Validate(); err != nil {
+		return zerolog.Logger{}, nil, err
 	}
-	pretty := false
-	switch g.logFormat {
-	case "json":
-	case "pretty":
-		pretty = true
-	case "auto", "":
-		if f, ok := out.(*os.File); ok {
-			pretty = isatty.IsTerminal(f.Fd())
-		}
-	default:
-		return zerolog.Logger{}, fmt.Errorf("--log-format %q: want json, pretty or auto", g.logFormat)
+	log, err := c.logger()
+	if err != nil {
+		return zerolog.Logger{}, nil, err
 	}
-	if pretty {
-		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly}
-	}
-	return zerolog.New(out).Level(level).With().Timestamp().Logger(), nil
+	t, err := p.Connect(log, pulsarbus.WithRefusals(c.refusals))
+	return log, t, err
 }
+
+// explain adds what the broker said to a failure the client left bare.
+func (c *cli) explain(err error) error { return pulsarbus.ExplainRefusal(err, c.refusals.Last()) }
 
 func newVersionCommand() *cobra.Command {
 	return &cobra.Command{

@@ -9,7 +9,7 @@ import (
 	"github.com/edxbus/edxbus/schema"
 )
 
-func newSchemaCommand() *cobra.Command {
+func (c *cli) schemaCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "schema",
 		Short: "List, show and check the Avro schemas of the Open edX events",
@@ -44,6 +44,6 @@ func newSchemaCommand() *cobra.Command {
 			_, err = fmt.Fprintln(cmd.OutOrStdout(), ev.SchemaJSON)
 			return err
 		},
-	}, newSchemaCheckCommand())
+	}, c.schemaCheckCommand())
 	return cmd
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/apache/pulsar-client-go/pulsar/log"
 
 	"github.com/edxbus/edxbus/broker"
 	"github.com/edxbus/edxbus/broker/brokertest"
@@ -35,7 +36,7 @@ func runEdxbus(t *testing.T, args ...string) (string, error) {
 func canProduce(t *testing.T, b *broker.Broker, token string) error {
 	t.Helper()
 	c, err := pulsar.NewClient(pulsar.ClientOptions{URL: b.URL(), Authentication: pulsar.NewAuthenticationToken(token),
-		OperationTimeout: 2 * time.Second, Logger: pulsarLogger{}})
+		OperationTimeout: 2 * time.Second, Logger: log.DefaultNopLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

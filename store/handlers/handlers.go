@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
 	"github.com/edxbus/edxbus/schema"
@@ -15,8 +15,13 @@ import (
 )
 
 // Outcomes counts what each apply did, by handler and outcome (applied,
-// unchanged, stale, duplicate, skipped).
-type Outcomes struct{ vec *prometheus.CounterVec }
+// unchanged, stale, duplicate, skipped): as a Prometheus counter for
+// /metrics, and as plain totals per outcome for the run summary and tests.
+type Outcomes struct {
+	vec *prometheus.CounterVec
+	mu  sync.Mutex
+	n   map[[2]string]int64 // {handler, outcome}
+}
 
 // NewOutcomes creates the counter and registers it on reg (nil: unregistered).
 func NewOutcomes(reg prometheus.Registerer) *Outcomes {
@@ -25,21 +30,43 @@ func NewOutcomes(reg prometheus.Registerer) *Outcomes {
 	if reg != nil {
 		reg.MustRegister(vec)
 	}
-	return &Outcomes{vec: vec}
+	return &Outcomes{vec: vec, n: map[[2]string]int64{}}
 }
 
 func (o *Outcomes) count(handler, outcome string) {
-	if o != nil {
-		o.vec.WithLabelValues(handler, outcome).Inc()
+	if o == nil {
+		return
 	}
+	o.vec.WithLabelValues(handler, outcome).Inc()
+	o.mu.Lock()
+	o.n[[2]string{handler, outcome}]++
+	o.mu.Unlock()
 }
 
-// Count reads one counter (for summaries and tests).
-func (o *Outcomes) Count(handler, outcome string) float64 {
+// Count is how many applies of handler ended with outcome.
+func (o *Outcomes) Count(handler, outcome string) int64 {
 	if o == nil {
 		return 0
 	}
-	return testutil.ToFloat64(o.vec.WithLabelValues(handler, outcome))
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.n[[2]string{handler, outcome}]
+}
+
+// Total is how many applies of any handler ended with outcome.
+func (o *Outcomes) Total(outcome string) int64 {
+	if o == nil {
+		return 0
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var n int64
+	for k, v := range o.n {
+		if k[1] == outcome {
+			n += v
+		}
+	}
+	return n
 }
 
 // classify turns a store error into what the consumer needs: transient
@@ -156,27 +183,60 @@ func (g *Grades) apply(ctx context.Context, kind string, u store.GradeUpdate) er
 	return nil
 }
 
-// Signals are the signals the handlers listen on, ready for the consumer.
-type Signals struct {
-	Catalog       *schema.Signal[*schema.CourseCatalogInfoChanged]
-	GradeSummary  *schema.Signal[*schema.PersistentGradeSummaryChanged]
-	PassingStatus *schema.Signal[*schema.CoursePassingStatusUpdated]
+// Set is the handlers one consumer runs, each connected to the signal of
+// the event type it consumes. The consumer subscribes to the topics of
+// EventTypes and re-emits on Emitters, so a handler added here is consumed
+// without any other edit.
+type Set struct {
+	// Catalog is the catalog event's signal, for callers that add a
+	// handler of their own after the store's (the bench's probe).
+	Catalog  *schema.Signal[*schema.CourseCatalogInfoChanged]
+	emitters []schema.Emitter
 }
 
-// Connect makes the three signals and connects the handlers to them.
-func Connect(c *Catalog, g *Grades) Signals {
-	s := Signals{
-		Catalog:       schema.NewSignal[*schema.CourseCatalogInfoChanged](schema.EventCourseCatalogInfoChanged),
-		GradeSummary:  schema.NewSignal[*schema.PersistentGradeSummaryChanged](schema.EventPersistentGradeSummaryChanged),
-		PassingStatus: schema.NewSignal[*schema.CoursePassingStatusUpdated](schema.EventCoursePassingStatusUpdated),
+// NewSet connects the catalog and grades handlers. It fails when a signal's
+// Go type is not what its event type decodes to, which would otherwise
+// dead-letter every message of that type.
+func NewSet(c *Catalog, g *Grades) (*Set, error) {
+	s := &Set{Catalog: on(schema.EventCourseCatalogInfoChanged, c.Handle)}
+	s.emitters = []schema.Emitter{
+		s.Catalog,
+		on(schema.EventPersistentGradeSummaryChanged, g.HandleGradeSummary),
+		on(schema.EventCoursePassingStatusUpdated, g.HandlePassingStatus),
 	}
-	s.Catalog.Connect(c.Handle)
-	s.GradeSummary.Connect(g.HandleGradeSummary)
-	s.PassingStatus.Connect(g.HandlePassingStatus)
-	return s
+	for _, e := range s.emitters {
+		if err := e.Check(); err != nil {
+			return nil, fmt.Errorf("handlers: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// on is a signal for eventType with h connected.
+func on[T any](eventType string, h schema.Handler[T]) *schema.Signal[T] {
+	sig := schema.NewSignal[T](eventType)
+	sig.Connect(h)
+	return sig
 }
 
 // Emitters lists the signals for consumer.WithSignals.
-func (s Signals) Emitters() []schema.Emitter {
-	return []schema.Emitter{s.Catalog, s.GradeSummary, s.PassingStatus}
+func (s *Set) Emitters() []schema.Emitter { return s.emitters }
+
+// EventTypes are the event types the set consumes, in order.
+func (s *Set) EventTypes() []string {
+	types := make([]string, len(s.emitters))
+	for i, e := range s.emitters {
+		types[i] = e.EventType()
+	}
+	return types
+}
+
+// EventTypes are the event types a Set consumes, without building one with
+// real dependencies (for flag defaults and docs).
+func EventTypes() []string {
+	s, err := NewSet(&Catalog{}, &Grades{})
+	if err != nil {
+		panic(err) // the set's own pairing is wrong: a programming error caught by every test
+	}
+	return s.EventTypes()
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,7 +32,10 @@ func catalogEvent(key string) *schema.CourseCatalogInfoChanged {
 func TestCatalogMapsEveryField(t *testing.T) {
 	st := openStore(t)
 	out := NewOutcomes(nil)
-	sigs := Connect(&Catalog{Store: st, PublisherEnabled: true, Outcomes: out}, &Grades{Store: st, Outcomes: out})
+	sigs, err := NewSet(&Catalog{Store: st, PublisherEnabled: true, Outcomes: out}, &Grades{Store: st, Outcomes: out})
+	if err != nil {
+		t.Fatal(err)
+	}
 	meta := schema.NewMetadata(schema.EventCourseCatalogInfoChanged)
 	if err := sigs.Catalog.Send(context.Background(), meta, catalogEvent("course-v1:edX+H+1")); err != nil {
 		t.Fatal(err)
@@ -95,5 +99,37 @@ func TestGrades(t *testing.T) {
 	}
 	if out.Count("grades", "applied") != 2 {
 		t.Fatalf("outcomes: %v", out.Count("grades", "applied"))
+	}
+}
+
+func TestSetReportsTheEventTypesItConsumes(t *testing.T) {
+	set, err := NewSet(&Catalog{}, &Grades{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{schema.EventCourseCatalogInfoChanged, schema.EventPersistentGradeSummaryChanged, schema.EventCoursePassingStatusUpdated}
+	got := set.EventTypes()
+	if strings.Join(got, ",") != strings.Join(want, ",") || strings.Join(EventTypes(), ",") != strings.Join(want, ",") {
+		t.Fatalf("event types %v (package-level %v), want %v", got, EventTypes(), want)
+	}
+	for i, e := range set.Emitters() {
+		if e.EventType() != want[i] {
+			t.Errorf("emitter %d is for %s, want %s", i, e.EventType(), want[i])
+		}
+	}
+}
+
+func TestOutcomesTotalsAcrossHandlers(t *testing.T) {
+	out := NewOutcomes(nil)
+	out.count("catalog", "applied")
+	out.count("grades", "applied")
+	out.count("grades", "stale")
+	if out.Total("applied") != 2 || out.Total("stale") != 1 || out.Total("duplicate") != 0 || out.Count("grades", "applied") != 1 {
+		t.Fatalf("totals applied=%d stale=%d duplicate=%d", out.Total("applied"), out.Total("stale"), out.Total("duplicate"))
+	}
+	var none *Outcomes
+	none.count("catalog", "applied") // a handler without Outcomes counts nothing and does not panic
+	if none.Total("applied") != 0 {
+		t.Fatal("nil Outcomes counted")
 	}
 }

@@ -1,0 +1,114 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/spf13/pflag"
+
+	"github.com/edxbus/edxbus/bus"
+	"github.com/edxbus/edxbus/producer"
+	"github.com/edxbus/edxbus/producer/outbox"
+)
+
+// ProducerConfig is the producing side: the outbox, the routing of events
+// to topics, and the relay's identity for broker dedup.
+type ProducerConfig struct {
+	OutboxDir string
+	// ConfigPath: a YAML or JSON file shaped like EVENT_BUS_PRODUCER_CONFIG;
+	// empty publishes the typed events on their Open edX topics.
+	ConfigPath string
+	// ProducerName is the stable name broker dedup tracks; empty derives it
+	// from the host and the outbox path.
+	ProducerName   string
+	MaxOutbox      int
+	MaxMessageSize int
+}
+
+// DefaultProducerConfig keeps the outbox in dir.
+func DefaultProducerConfig(dir string) ProducerConfig {
+	return ProducerConfig{OutboxDir: dir, MaxOutbox: 100_000, MaxMessageSize: 5<<20 - 64<<10}
+}
+
+// RegisterFlags binds the producer's flags.
+func (c *ProducerConfig) RegisterFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.OutboxDir, "outbox-dir", c.OutboxDir, "directory of the durable outbox (one producer process per directory)")
+	fs.StringVar(&c.ConfigPath, "producer-config", c.ConfigPath, "YAML or JSON file shaped like EVENT_BUS_PRODUCER_CONFIG (default: the typed events on their Open edX topics)")
+	fs.StringVar(&c.ProducerName, "producer-name", c.ProducerName, "stable Pulsar producer name for broker dedup (default: derived from host and outbox path)")
+	fs.IntVar(&c.MaxOutbox, "outbox-max-records", c.MaxOutbox, "records the outbox holds before callers get 503")
+	fs.IntVar(&c.MaxMessageSize, "max-event-size", c.MaxMessageSize, "largest encoded event accepted, in bytes")
+}
+
+// Routing is the producer configuration (the file's, or the default) placed
+// in p's tenant, namespace and prefix: the command line wins over the file.
+func (c ProducerConfig) Routing(p PulsarConfig) (producer.Config, error) {
+	cfg := producer.DefaultConfig()
+	if c.ConfigPath != "" {
+		var err error
+		if cfg, err = producer.LoadConfig(c.ConfigPath); err != nil {
+			return cfg, err
+		}
+	}
+	cfg.Tenant, cfg.Namespace, cfg.TopicPrefix = p.Tenant, p.Namespace, p.TopicPrefix
+	return cfg, nil
+}
+
+// ProducerSide is a running producer with what it owns.
+type ProducerSide struct {
+	Producer *producer.Producer
+	Relay    *producer.Relay
+	Outbox   *outbox.Outbox
+}
+
+// Close stops the relay (waiting up to timeout for receipts in flight) and
+// closes the outbox; what was not receipted stays for the next run.
+func (s *ProducerSide) Close(timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if s.Relay != nil {
+		_ = s.Relay.Close(ctx)
+	}
+	_ = s.Outbox.Close()
+}
+
+// BuildProducer opens the outbox, builds the producer and starts the relay
+// on t.
+func BuildProducer(ctx context.Context, c ProducerConfig, p PulsarConfig, t bus.Transport, reg prometheus.Registerer, log zerolog.Logger) (*ProducerSide, error) {
+	cfg, err := c.Routing(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(c.OutboxDir, 0o700); err != nil {
+		return nil, fmt.Errorf("--outbox-dir: %w", err)
+	}
+	path := filepath.Join(c.OutboxDir, "outbox.db")
+	box, err := outbox.Open(path, outbox.WithMaxRecords(c.MaxOutbox))
+	if err != nil {
+		return nil, err
+	}
+	prod, err := producer.New(cfg, box, producer.WithLogger(log), producer.WithMetrics(reg), producer.WithMaxMessageSize(c.MaxMessageSize))
+	if err != nil {
+		_ = box.Close()
+		return nil, err
+	}
+	name := c.ProducerName
+	if name == "" {
+		abs, _ := filepath.Abs(path)
+		name = producer.DefaultProducerName(abs)
+	}
+	relay := producer.NewRelay(t, prod, producer.WithProducerName(name), producer.WithRelayLogger(log),
+		producer.WithMaxReconnectDelay(p.MaxReconnectDelay))
+	if err := relay.Start(ctx); err != nil {
+		_ = box.Close()
+		return nil, err
+	}
+	if depth := box.Stats().Depth; depth > 0 {
+		log.Info().Int("records", depth).Msg("outbox holds events from an earlier run; sending them first")
+	}
+	return &ProducerSide{Producer: prod, Relay: relay, Outbox: box}, nil
+}

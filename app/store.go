@@ -1,0 +1,64 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/edxbus/edxbus/store"
+)
+
+// StoreConfig is the catalog store.
+type StoreConfig struct {
+	// DSN: sqlite:PATH, postgres://…, mysql://… or PostgreSQL keywords
+	// (host=… dbname=…).
+	DSN string
+	// PasswordFile holds the PostgreSQL or MySQL password (replaces the
+	// DSN's).
+	PasswordFile string
+}
+
+// DefaultStoreConfig is a SQLite file under ./.edxbus.
+func DefaultStoreConfig() StoreConfig { return StoreConfig{DSN: "sqlite:./.edxbus/catalog.db"} }
+
+// RegisterFlags binds --store-dsn and --store-password-file.
+func (c *StoreConfig) RegisterFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.DSN, "store-dsn", c.DSN, "catalog store: sqlite:PATH, postgres://…, mysql://… or host=… dbname=… (PostgreSQL keywords)")
+	c.RegisterPasswordFlag(fs)
+}
+
+// RegisterPasswordFlag binds --store-password-file alone, for commands that
+// word --store-dsn their own way.
+func (c *StoreConfig) RegisterPasswordFlag(fs *pflag.FlagSet) {
+	fs.StringVar(&c.PasswordFile, "store-password-file", c.PasswordFile, "file holding the PostgreSQL or MySQL password (replaces the DSN's; PGPASSWORD and PGPASSFILE work too for PostgreSQL)")
+}
+
+// Open opens (and migrates) the store, creating a SQLite file's directory.
+func (c StoreConfig) Open(ctx context.Context) (*store.Store, error) {
+	if path, ok := strings.CutPrefix(c.DSN, "sqlite:"); ok {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("--store-dsn: %w", err)
+		}
+	}
+	var opts []store.Option
+	if c.PasswordFile != "" {
+		password, err := ReadSecretFile("--store-password-file", c.PasswordFile)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, store.WithPassword(password))
+	}
+	return store.Open(ctx, c.DSN, opts...)
+}
+
+// Label names the store without its credentials.
+func (c StoreConfig) Label() string {
+	if path, ok := strings.CutPrefix(c.DSN, "sqlite:"); ok {
+		return path
+	}
+	return "from --store-dsn"
+}
