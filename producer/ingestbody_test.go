@@ -143,7 +143,7 @@ func TestIngestBatchNDJSON(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, body, want string
-		line           int
+		line             int
 	}{
 		{"bad data on line 4", strings.Join([]string{ndjsonLine(4, ""), "", ndjsonLine(5, ""), strings.Replace(ndjsonLine(6, ""), `"hidden": false`, `"hidden": "no"`, 1)}, "\n"), "catalog_info.hidden", 4},
 		{"not JSON on line 2", ndjsonLine(7, "") + "\n{nope\n", "line 2", 2},
