@@ -322,13 +322,18 @@ func (in *ingest) publishFailed(w http.ResponseWriter, r *http.Request, err erro
 	return true
 }
 
-// header reads a ce_* header, also under the CloudEvents HTTP binding's
-// dashed name (ce-id): proxies such as nginx drop underscored headers by default.
+// header reads a metadata header: its property name (ce_id, sourcehost),
+// the CloudEvents HTTP binding's dashed name (ce-id: proxies such as nginx
+// drop underscored headers by default), and for the two properties without
+// a ce_ prefix their CloudEvents extension header (ce-sourcehost).
 func header(h http.Header, name string) string {
 	if v := h.Get(name); v != "" {
 		return v
 	}
-	return h.Get(strings.ReplaceAll(name, "_", "-"))
+	if v := h.Get(strings.ReplaceAll(name, "_", "-")); v != "" || strings.HasPrefix(name, "ce_") {
+		return v
+	}
+	return h.Get("ce-" + name)
 }
 
 // metadataFromHeaders builds the event's metadata from optional ce_* headers;

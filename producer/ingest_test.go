@@ -197,8 +197,15 @@ func TestDashedHeaders(t *testing.T) {
 	h := http.Header{}
 	h.Set("ce-id", "6d2c8e0a-1f3b-11ef-9b1c-0242ac120002")
 	h.Set("ce-minorversion", "2")
+	h.Set("ce-sourcehost", "studio-1")
+	h.Set("ce-sourcelib", "11.2.0")
 	meta, _, err := metadataFromHeaders(schema.EventCourseCatalogInfoChanged, h)
-	if err != nil || meta.ID != "6d2c8e0a-1f3b-11ef-9b1c-0242ac120002" || meta.MinorVersion != 2 {
+	if err != nil || meta.ID != "6d2c8e0a-1f3b-11ef-9b1c-0242ac120002" || meta.MinorVersion != 2 ||
+		meta.SourceHost != "studio-1" || meta.SourceLib != "11.2.0" {
 		t.Fatalf("meta %+v err %v", meta, err)
+	}
+	h.Set("sourcehost", "kafka-style")
+	if meta, _, _ := metadataFromHeaders(schema.EventCourseCatalogInfoChanged, h); meta.SourceHost != "kafka-style" {
+		t.Fatalf("the bare name wins: %q", meta.SourceHost)
 	}
 }

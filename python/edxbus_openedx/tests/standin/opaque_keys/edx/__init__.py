@@ -1,0 +1,1 @@
+"""Stand-in for edx-opaque-keys (mirrors opaque_keys/edx/__init__.py, empty)."""
