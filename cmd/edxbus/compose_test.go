@@ -97,3 +97,35 @@ func TestEveryCommandHasAnExample(t *testing.T) {
 	}
 	walk(newRootCommand())
 }
+
+// `edxbus --version` prints what `edxbus version` prints.
+func TestVersionFlag(t *testing.T) {
+	flag, err := runEdxbus(t, "--version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := runEdxbus(t, "version")
+	if err != nil || flag != cmd || !strings.HasPrefix(flag, "edxbus ") {
+		t.Fatalf("--version %q, version %q (%v)", flag, cmd, err)
+	}
+}
+
+// The configuration reference lists the flags a command's subcommands
+// inherit from it (dlq's), and not the ones it hides (run's client URLs).
+func TestConfigReferenceCoversEveryFlag(t *testing.T) {
+	var b strings.Builder
+	if err := cliflags.WriteReference(&b, newRootCommand()); err != nil {
+		t.Fatal(err)
+	}
+	ref := b.String()
+	for _, want := range []string{"| `edxbus dlq` | `--dlq-topic` |", "| `edxbus dlq` | `--idle` |", "| `edxbus dlq` | `--pulsar-url` |"} {
+		if !strings.Contains(ref, want) {
+			t.Errorf("the reference lacks %s", want)
+		}
+	}
+	for _, unwanted := range []string{"| `edxbus run` | `--pulsar-url` |", "| `edxbus run` | `--pulsar-admin-url` |"} {
+		if strings.Contains(ref, unwanted) {
+			t.Errorf("the reference lists %s, which run ignores", unwanted)
+		}
+	}
+}

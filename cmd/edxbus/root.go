@@ -50,12 +50,14 @@ everything runs on one machine with nothing installed.
 Every flag can also be set with an environment variable: EDXBUS_<FLAG NAME> (dashes become
 underscores), e.g. --redis-url is EDXBUS_REDIS_URL.`,
 		Example:       "  edxbus run --demo\n  edxbus broker --data-dir ./data\n  edxbus schema list",
+		Version:       buildVersion(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return cliflags.BindEnv(cmd)
 		},
 	}
+	root.SetVersionTemplate("edxbus {{.Version}}\n") // as `edxbus version` prints it
 	c.log.RegisterFlags(root.PersistentFlags())
 	root.AddCommand(
 		newVersionCommand(),

@@ -23,14 +23,16 @@ func WriteReference(w io.Writer, root *cobra.Command) error {
 		}
 		var flags []*pflag.Flag
 		collect := func(f *pflag.Flag) {
-			if f.Name != "help" {
+			if f.Name != "help" && f.Name != "version" && !f.Hidden {
 				flags = append(flags, f)
 			}
 		}
 		if c == root {
 			c.PersistentFlags().VisitAll(collect)
 		} else {
-			c.LocalNonPersistentFlags().VisitAll(collect)
+			// The command's own flags, persistent ones included (dlq's
+			// --dlq-topic serves its subcommands); hidden ones are ignored.
+			c.LocalFlags().VisitAll(collect)
 		}
 		sort.Slice(flags, func(i, j int) bool { return flags[i].Name < flags[j].Name })
 		for _, f := range flags {
