@@ -148,7 +148,8 @@ func StartBroker(ctx context.Context, c BrokerConfig, log zerolog.Logger) (*brok
 		return nil, err
 	}
 	if err := b.Start(ctx); err != nil {
-		return nil, err
+		// A port in use is the usual cause: name the flags that move it.
+		return nil, fmt.Errorf("broker on --addr %s and --admin-addr %s: %w", c.Addr, c.AdminAddr, err)
 	}
 	if err := c.Security.grant(b); err != nil {
 		_ = b.Close()

@@ -54,15 +54,17 @@ func (d *DemoFeed) Run(ctx context.Context) {
 	orgs := []string{"edX", "MITx", "HarvardX", "DelftX"}
 	courses := []string{"CS101", "Data200", "Bio150"}
 	var runs []*demoRun
-	newRun := func(org, course string, year int) *demoRun {
+	newRun := func(org, course string, year, term int) *demoRun {
 		start := time.Date(year, time.Month(1+rng.IntN(12)), 1, 0, 0, 0, 0, time.UTC)
 		name := fmt.Sprintf("%s %s", org, course)
-		return &demoRun{key: fmt.Sprintf("course-v1:%s+%s+%dT%d", org, course, year, 1+rng.IntN(3)),
+		return &demoRun{key: fmt.Sprintf("course-v1:%s+%s+%dT%d", org, course, year, term),
 			base: name, name: name, start: start, end: start.AddDate(0, 3, 0), pacing: "instructor"}
 	}
 	for _, org := range orgs {
 		for _, c := range courses {
-			runs = append(runs, newRun(org, c, 2026))
+			// Term 1 of 2026 for every course, so the README's example
+			// key (course-v1:edX+CS101+2026T1) always exists.
+			runs = append(runs, newRun(org, c, 2026, 1))
 		}
 	}
 	ev, err := schema.Lookup(schema.EventCourseCatalogInfoChanged)
@@ -102,7 +104,7 @@ func (d *DemoFeed) Run(ctx context.Context) {
 			continue
 		case n < 10: // a rerun of an existing course
 			org, course := orgs[rng.IntN(len(orgs))], courses[rng.IntN(len(courses))]
-			r = newRun(org, course, 2027)
+			r = newRun(org, course, 2027, 1+rng.IntN(3))
 			runs = append(runs, r)
 		case n < 40:
 			shift := time.Duration(rng.IntN(30)-10) * 24 * time.Hour

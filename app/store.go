@@ -37,11 +37,18 @@ func (c *StoreConfig) RegisterPasswordFlag(fs *pflag.FlagSet) {
 	fs.StringVar(&c.PasswordFile, "store-password-file", c.PasswordFile, "file holding the PostgreSQL or MySQL password (replaces the DSN's; PGPASSWORD and PGPASSFILE work too for PostgreSQL)")
 }
 
-// Open opens (and migrates) the store, creating a SQLite file's directory.
+// Open opens (and migrates) the store. The default SQLite file's directory
+// is created; a directory the operator named must exist, so that a typo in
+// the path fails instead of starting an empty catalog somewhere else.
 func (c StoreConfig) Open(ctx context.Context) (*store.Store, error) {
-	if path, ok := strings.CutPrefix(c.DSN, "sqlite:"); ok {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return nil, fmt.Errorf("--store-dsn: %w", err)
+	if path, ok := strings.CutPrefix(c.DSN, "sqlite:"); ok && path != ":memory:" {
+		dir := filepath.Dir(path)
+		if c.DSN == DefaultStoreConfig().DSN {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, fmt.Errorf("--store-dsn: %w", err)
+			}
+		} else if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("--store-dsn %s: directory %s does not exist (create it first)", c.DSN, dir)
 		}
 	}
 	var opts []store.Option
