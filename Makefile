@@ -80,7 +80,7 @@ docs: build
 	@mv README.md.new README.md && rm -f .config-reference.md
 	@echo "README.md configuration reference updated"
 
-COMPOSE ?= docker compose -f docker-compose.pulsar.yml
+COMPOSE ?= docker compose -p edxbus -f docker-compose.pulsar.yml
 
 compose-up:
 	$(COMPOSE) up -d --build --wait

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/edxbus/edxbus/internal/cliflags"
+	"github.com/edxbus/edxbus/internal/testenv"
 )
 
 // TestComposeFileMatchesTheCLI parses docker-compose.pulsar.yml and checks
@@ -26,6 +28,9 @@ func TestComposeFileMatchesTheCLI(t *testing.T) {
 			Build       any               `yaml:"build"`
 			Command     yaml.Node         `yaml:"command"`
 			Environment map[string]string `yaml:"environment"`
+			Healthcheck struct {
+				Test []string `yaml:"test"`
+			} `yaml:"healthcheck"`
 		} `yaml:"services"`
 	}
 	if err := yaml.Unmarshal(raw, &compose); err != nil {
@@ -46,6 +51,15 @@ func TestComposeFileMatchesTheCLI(t *testing.T) {
 		if err != nil || cmd == root {
 			t.Errorf("service %s: %v is not an edxbus command", name, args)
 			continue
+		}
+		// The image has no curl: its healthcheck is `edxbus healthcheck`
+		// on the port the service listens on.
+		hc := svc.Healthcheck.Test
+		_, port, _ := strings.Cut(svc.Environment["EDXBUS_HTTP_ADDR"], ":")
+		if len(hc) != 4 || hc[0] != "CMD" || hc[2] != "healthcheck" || !strings.HasPrefix(hc[3], "http://127.0.0.1:"+port+"/") {
+			t.Errorf("service %s: healthcheck %v, want edxbus healthcheck http://127.0.0.1:%s/readyz", name, hc, port)
+		} else if c, _, err := root.Find(hc[2:3]); err != nil || c.Name() != "healthcheck" {
+			t.Errorf("service %s: no healthcheck command", name)
 		}
 		flags := map[string]bool{}
 		collect := func(f *pflag.Flag) { flags[cliflags.EnvName(f.Name)] = true }
@@ -127,5 +141,18 @@ func TestConfigReferenceCoversEveryFlag(t *testing.T) {
 		if strings.Contains(ref, unwanted) {
 			t.Errorf("the reference lists %s, which run ignores", unwanted)
 		}
+	}
+}
+
+// A real Compose parser accepts the file: Debian's docker-compose, which
+// .ci/run installs (no Docker engine is needed to validate).
+func TestComposeFileIsValidCompose(t *testing.T) {
+	bin, err := exec.LookPath("docker-compose")
+	if err != nil {
+		testenv.Unavailable(t, "no docker-compose (apt-get install docker-compose)")
+	}
+	out, err := exec.Command(bin, "-f", "../../docker-compose.pulsar.yml", "config", "-q").CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker-compose config: %v\n%s", err, out)
 	}
 }

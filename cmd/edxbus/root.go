@@ -70,6 +70,7 @@ underscores), e.g. --redis-url is EDXBUS_REDIS_URL.`,
 		c.dlqCommand(),
 		c.schemaCommand(),
 		newTokenCommand(),
+		newHealthcheckCommand(),
 	)
 	cliflags.AnnotateEnv(root)
 	c.root = root
