@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -99,8 +100,14 @@ func (c *Consumer) Subscribe(ctx context.Context) error {
 	if c.sub != nil {
 		return nil
 	}
+	// Each topic's retry topic too: dead letters replayed for this
+	// subscription come back there (dlq.Replay), not on the shared topic.
+	topics := slices.Clone(c.cfg.Topics)
+	for _, t := range c.cfg.Topics {
+		topics = append(topics, dlq.RetryTopic(t, c.cfg.Subscription))
+	}
 	opts := bus.SubscribeOptions{
-		Topics: c.cfg.Topics, Subscription: c.cfg.Subscription, Type: c.cfg.Type, Start: c.cfg.Start,
+		Topics: topics, Subscription: c.cfg.Subscription, Type: c.cfg.Type, Start: c.cfg.Start,
 		ReceiverQueue: 4 * c.cfg.Workers, NackBackoff: c.cfg.NackBackoff, NackBackoffMax: c.cfg.NackBackoffMax,
 		MaxReconnectDelay: c.cfg.MaxReconnectDelay,
 	}

@@ -267,8 +267,10 @@ func (c *Consumer) fail(ctx context.Context, d *delivery, f failure) {
 		c.ack(d)
 		return
 	}
-	letter := dlq.Letter{Subscription: c.cfg.Subscription, Reason: reason, Deliveries: deliveries}
-	if err := c.dlq.Write(ctx, c.cfg.deadLetterTopic(msg.Topic()), msg, letter); err != nil {
+	// A message from the retry topic is dead-lettered as its origin's.
+	origin := dlq.OriginTopic(msg.Topic(), c.cfg.Subscription)
+	letter := dlq.Letter{OriginalTopic: origin, Subscription: c.cfg.Subscription, Reason: reason, Deliveries: deliveries}
+	if err := c.dlq.Write(ctx, c.cfg.deadLetterTopic(origin), msg, letter); err != nil {
 		c.m.failures.WithLabelValues("dlq_publish").Inc()
 		log.Error().AnErr("dlq_error", err).Msg("could not dead-letter the message; will retry")
 		c.sub.Nack(msg)

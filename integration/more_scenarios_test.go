@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -82,26 +83,43 @@ func TestDeadLettersReplay(t *testing.T) {
 	poison := uuid.NewString()
 	pl.post(catalogType, catalogBody("not-a-course-key", "poison", false), map[string]string{"ce_id": poison})
 	dlqTopic := pl.prefix + "-course-catalog-info-changed-" + pl.sub + "-DLQ"
-	countListed := func() int {
+	// pending lists the pending dead letters of the poison: their message ids.
+	pending := func() []string {
 		out, err := exec.Command(binary(t), "dlq", "list", "--pulsar-url", e.pulsarURL, "--pulsar-admin-url", e.adminURL,
-			"--dlq-topic", dlqTopic, "--idle", "1s", "--log-level", "error").CombinedOutput()
+			"--dlq-topic", dlqTopic, "--idle", "1s", "--json", "--event-id", poison, "--log-level", "error").Output()
 		if err != nil {
-			return -1
+			return nil
 		}
-		rows := 0
-		for _, line := range strings.Split(string(out), "\n") {
-			if strings.Contains(line, poison) {
-				rows++
+		var ids []string
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			var letter struct {
+				MessageID string `json:"message_id"`
+				EventID   string `json:"event_id"`
+				Data      any    `json:"data"`
+			}
+			if json.Unmarshal([]byte(line), &letter) == nil && letter.EventID == poison && letter.Data != nil {
+				ids = append(ids, letter.MessageID)
 			}
 		}
-		return rows
+		return ids
 	}
-	eventually(t, "the poison dead-lettered", func() bool { return countListed() == 1 })
+	var first []string
+	eventually(t, "the poison dead-lettered, its data decoded", func() bool { first = pending(); return len(first) == 1 })
+	dry, err := exec.Command(binary(t), "dlq", "replay", "--pulsar-url", e.pulsarURL, "--pulsar-admin-url", e.adminURL,
+		"--dlq-topic", dlqTopic, "--idle", "1s", "--dry-run", "--log-level", "error").CombinedOutput()
+	if err != nil || !strings.Contains(string(dry), "would replay 1 dead letters") || !strings.Contains(string(dry), poison) {
+		t.Fatalf("dlq replay --dry-run: %v\n%s", err, dry)
+	}
 	out, err := exec.Command(binary(t), "dlq", "replay", "--pulsar-url", e.pulsarURL, "--pulsar-admin-url", e.adminURL,
 		"--dlq-topic", dlqTopic, "--idle", "1s", "--log-level", "error").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "replayed 1 dead letters") {
 		t.Fatalf("dlq replay: %v\n%s", err, out)
 	}
-	// Still poison: handled again and dead-lettered a second time.
-	eventually(t, "the replayed poison dead-lettered again", func() bool { return countListed() == 2 })
+	// Still poison: handled again by this subscription (from its retry
+	// topic) and dead-lettered a second time; the replayed letter is no
+	// longer pending, the new one is.
+	eventually(t, "the replayed poison dead-lettered again", func() bool {
+		again := pending()
+		return len(again) == 1 && again[0] != first[0]
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,9 +47,24 @@ func NewWriter(t bus.Transport, maxReconnectDelay time.Duration) *Writer {
 	return &Writer{t: t, reconnect: maxReconnectDelay, senders: map[string]bus.Sender{}}
 }
 
+// RetryTopic is where a replay sends topic's dead letters of subscription
+// back: a topic only that subscription's consumers read (they subscribe to
+// it beside topic), so that the other subscriptions of topic do not get the
+// events a second time.
+func RetryTopic(topic, subscription string) string { return topic + "-" + subscription + "-RETRY" }
+
+// OriginTopic is the topic a message of topic came from: topic itself, or,
+// for subscription's retry topic, the topic it retries.
+func OriginTopic(topic, subscription string) string {
+	return strings.TrimSuffix(topic, "-"+subscription+"-RETRY")
+}
+
 // Letter says why a message is dead-lettered.
 type Letter struct {
-	Subscription string
+	// OriginalTopic is the topic the event belongs to (default: the
+	// message's topic; a message from a retry topic names its origin).
+	OriginalTopic string
+	Subscription  string
 	Reason       string
 	// Deliveries is how many times the message was delivered, this one
 	// included.
@@ -65,6 +81,9 @@ func (w *Writer) Write(ctx context.Context, topic string, msg bus.Message, l Let
 	maps.Copy(p, msg.Properties())
 	p[PropReason] = l.Reason
 	p[PropOriginalTopic] = msg.Topic()
+	if l.OriginalTopic != "" {
+		p[PropOriginalTopic] = l.OriginalTopic
+	}
 	p[PropMessageID] = msg.ID().String()
 	p[PropSubscription] = l.Subscription
 	p[PropTime] = schema.FormatTime(time.Now())

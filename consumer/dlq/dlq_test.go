@@ -83,9 +83,10 @@ func catalogPayload(t *testing.T) []byte {
 	return payload
 }
 
-// A dead letter is listed with its reason and origin, listing consumes
-// nothing, and a replay sends it back to its topic without the DLQ_*
-// properties, once.
+// A dead letter is listed with its reason, origin and decoded data; listing
+// consumes nothing; a replay sends it, without the DLQ_* properties, to the
+// retry topic of the subscription that dead-lettered it (not the shared
+// topic the other subscriptions read), once; and it is no longer pending.
 func TestWriteListReplay(t *testing.T) {
 	e := newEnv(t)
 	msg, meta := e.received(schema.EventCourseCatalogInfoChanged, catalogPayload(t))
@@ -95,7 +96,7 @@ func TestWriteListReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 { // listing twice shows the same: the reader consumes nothing
-		entries, err := dlq.List(e.ctx(), e.tr, e.dead, 500*time.Millisecond)
+		entries, err := dlq.List(e.ctx(), e.tr, e.dead, dlq.Options{Idle: 500 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,19 +105,30 @@ func TestWriteListReplay(t *testing.T) {
 		}
 		got := entries[0]
 		if got.EventID != meta.ID || got.EventType != schema.EventCourseCatalogInfoChanged || got.OriginalTopic != e.source ||
-			got.Reason != "decode: bad bytes" || got.DeadLettered == "" {
+			got.Reason != "decode: bad bytes" || got.DeadLettered == "" || got.Subscription != "discovery" || got.Deliveries != 3 ||
+			!strings.Contains(string(got.Data), `"course_key":"course-v1:edX+DLQ+1"`) {
 			t.Fatalf("entry %+v", got)
 		}
 	}
 
-	back, err := e.tr.Subscribe(e.ctx(), bus.SubscribeOptions{Topics: []string{e.source}, Subscription: "after-replay", Start: bus.Latest})
+	shared, err := e.tr.Subscribe(e.ctx(), bus.SubscribeOptions{Topics: []string{e.source}, Subscription: "another-service", Start: bus.Latest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shared.Close()
+	back, err := e.tr.Subscribe(e.ctx(), bus.SubscribeOptions{Topics: []string{dlq.RetryTopic(e.source, "discovery")}, Subscription: "discovery", Start: bus.Earliest})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer back.Close()
-	n, err := dlq.Replay(e.ctx(), e.tr, e.dead, 500*time.Millisecond)
-	if err != nil || n != 1 {
-		t.Fatalf("replayed %d (%v), want 1", n, err)
+	dry, err := dlq.Replay(e.ctx(), e.tr, e.dead, dlq.Options{Idle: 500 * time.Millisecond, DryRun: true})
+	if err != nil || dry.Replayed != 1 {
+		t.Fatalf("dry run: %+v (%v)", dry, err)
+	}
+	var progress []int
+	sum, err := dlq.Replay(e.ctx(), e.tr, e.dead, dlq.Options{Idle: 500 * time.Millisecond, Progress: func(n int) { progress = append(progress, n) }})
+	if err != nil || sum.Replayed != 1 || len(progress) != 1 || sum.Entries[0].EventID != meta.ID {
+		t.Fatalf("replayed %+v (%v), progress %v, want 1 (the dry run sent nothing)", sum, err, progress)
 	}
 	again, err := back.Receive(e.ctx())
 	if err != nil {
@@ -131,8 +143,58 @@ func TestWriteListReplay(t *testing.T) {
 			t.Errorf("replayed message still carries %s", k)
 		}
 	}
-	if n, err := dlq.Replay(e.ctx(), e.tr, e.dead, 500*time.Millisecond); err != nil || n != 0 {
-		t.Fatalf("second replay: %d (%v), want nothing left", n, err)
+	if sum, err := dlq.Replay(e.ctx(), e.tr, e.dead, dlq.Options{Idle: 500 * time.Millisecond}); err != nil || sum.Replayed != 0 {
+		t.Fatalf("second replay: %+v (%v), want nothing left", sum, err)
+	}
+	if entries, err := dlq.List(e.ctx(), e.tr, e.dead, dlq.Options{Idle: 500 * time.Millisecond}); err != nil || len(entries) != 0 {
+		t.Fatalf("after the replay %d letters pending (%v), want none", len(entries), err)
+	}
+	quiet, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if m, err := shared.Receive(quiet); err == nil {
+		t.Fatalf("another subscription of the topic got the replayed event %s", m.Properties()[schema.PropID])
+	}
+}
+
+// Filters and a limit select the letters; the rest stay pending.
+func TestListFilters(t *testing.T) {
+	e := newEnv(t)
+	w := dlq.NewWriter(e.tr, 0)
+	defer w.Close()
+	var ids []string
+	for i, reason := range []string{"decode: bad bytes", "handler_permanent: invalid course_key", "decode: truncated"} {
+		msg, meta := e.received(schema.EventCourseCatalogInfoChanged, catalogPayload(t))
+		ids = append(ids, meta.ID)
+		if err := w.Write(e.ctx(), e.dead, msg, dlq.Letter{Subscription: "discovery", Reason: reason, Deliveries: i + 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func(o dlq.Options) []string {
+		o.Idle = 500 * time.Millisecond
+		entries, err := dlq.List(e.ctx(), e.tr, e.dead, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, en := range entries {
+			got = append(got, en.EventID)
+		}
+		return got
+	}
+	if got := list(dlq.Options{}); len(got) != 3 {
+		t.Fatalf("all: %v", got)
+	}
+	if got := list(dlq.Options{Filter: dlq.Filter{Reason: "decode:"}}); len(got) != 2 || got[0] != ids[0] || got[1] != ids[2] {
+		t.Fatalf("reason decode: %v", got)
+	}
+	if got := list(dlq.Options{Filter: dlq.Filter{EventID: ids[1]}}); len(got) != 1 || got[0] != ids[1] {
+		t.Fatalf("event id: %v", got)
+	}
+	if got := list(dlq.Options{Limit: 2}); len(got) != 2 {
+		t.Fatalf("limit 2: %v", got)
+	}
+	if got := list(dlq.Options{Filter: dlq.Filter{Since: time.Now().Add(time.Hour)}}); len(got) != 0 {
+		t.Fatalf("since an hour from now: %v", got)
 	}
 }
 
@@ -146,11 +208,11 @@ func TestReplayLeavesUnknownTypes(t *testing.T) {
 	if err := w.Write(e.ctx(), e.dead, msg, dlq.Letter{Subscription: "discovery", Reason: "unknown_type", Deliveries: 1}); err != nil {
 		t.Fatal(err)
 	}
-	n, err := dlq.Replay(e.ctx(), e.tr, e.dead, 500*time.Millisecond)
-	if n != 0 || err == nil || !strings.Contains(err.Error(), "left on the DLQ") {
-		t.Fatalf("replay of an unknown type: %d, %v", n, err)
+	sum, err := dlq.Replay(e.ctx(), e.tr, e.dead, dlq.Options{Idle: 500 * time.Millisecond})
+	if sum.Replayed != 0 || err == nil || !strings.Contains(err.Error(), "left on the DLQ") {
+		t.Fatalf("replay of an unknown type: %+v, %v", sum, err)
 	}
-	if entries, err := dlq.List(e.ctx(), e.tr, e.dead, 500*time.Millisecond); err != nil || len(entries) != 1 {
+	if entries, err := dlq.List(e.ctx(), e.tr, e.dead, dlq.Options{Idle: 500 * time.Millisecond}); err != nil || len(entries) != 1 || entries[0].DataError == "" {
 		t.Fatalf("after the refused replay: %d entries (%v), want 1", len(entries), err)
 	}
 }
