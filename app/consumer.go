@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 
@@ -43,8 +44,10 @@ type ConsumerConfig struct {
 	// PublisherEnabled false logs catalog events and applies nothing, like
 	// Discovery's publisher switch.
 	PublisherEnabled bool
-	// ReplayFrom, RFC 3339, rewinds the subscription at start.
+	// ReplayFrom, RFC 3339, rewinds the subscription at start, once: a
+	// restart with the same value does not rewind again.
 	ReplayFrom string
+	ReplayMode consumer.ReplayMode
 	Store      StoreConfig
 	Redis      RedisConfig
 	Deliver    DeliverConfig
@@ -126,7 +129,8 @@ func (c *ConsumerConfig) RegisterFlags(fs *pflag.FlagSet) {
 	c.Store.RegisterFlags(fs)
 	c.Redis.RegisterFlags(fs)
 	c.Deliver.RegisterFlags(fs)
-	fs.StringVar(&c.ReplayFrom, "replay-from", c.ReplayFrom, "RFC 3339 time: rewind the subscription to it at start, then keep consuming")
+	fs.StringVar(&c.ReplayFrom, "replay-from", c.ReplayFrom, "RFC 3339 time: rewind the subscription to it at start, once (a restart with the same time does not rewind again), then keep consuming")
+	fs.Var(&c.ReplayMode, "replay-mode", "how --replay-from treats events handled before: dedupe (skip them: for a subscription that missed events) or reapply (apply them again, bypassing Redis and the store's inbox: for repairing lost rows; the newest state still wins)")
 }
 
 // Resolve is the consumer package's Config: topics placed in p's tenant,
@@ -135,7 +139,7 @@ func (c ConsumerConfig) Resolve(p PulsarConfig) (consumer.Config, error) {
 	cfg := consumer.Config{
 		Subscription: c.Subscription, Type: c.Type, Start: c.Start, Workers: c.Workers,
 		MaxDeliveries: c.MaxDeliveries, NackBackoff: c.NackBackoff, NackBackoffMax: c.NackBackoffMax,
-		DedupeUnavailable: c.DedupeUnavailable, MaxReconnectDelay: p.MaxReconnectDelay,
+		DedupeUnavailable: c.DedupeUnavailable, MaxReconnectDelay: p.MaxReconnectDelay, ReplayMode: c.ReplayMode,
 	}
 	if c.DeadLetterTopic != "" {
 		cfg.DeadLetterTopic = p.FullTopic(c.DeadLetterTopic)
@@ -315,11 +319,40 @@ func BuildConsumer(ctx context.Context, c ConsumerConfig, p PulsarConfig, t bus.
 		side.Close()
 		return nil, err
 	}
-	side.Consumer, err = consumer.New(t, cfg, consumer.WithLogger(log), consumer.WithMetrics(reg),
-		consumer.WithDeduper(side.Dedupe), consumer.WithSignals(signals...))
+	opts := []consumer.Option{consumer.WithLogger(log), consumer.WithMetrics(reg),
+		consumer.WithDeduper(side.Dedupe), consumer.WithSignals(signals...)}
+	if !cfg.ReplayFrom.IsZero() {
+		var rewound func(context.Context)
+		cfg.ReplayFrom, rewound = replayOnce(ctx, rc, cfg, log)
+		opts = append(opts, consumer.WithRewound(rewound))
+	}
+	side.Consumer, err = consumer.New(t, cfg, opts...)
 	if err != nil {
 		side.Close()
 		return nil, err
 	}
 	return side, nil
+}
+
+// replayOnce keeps a --replay-from rewind one-shot: Redis remembers each
+// (subscription, time, mode) replayed, so a restart with the flag (or
+// EDXBUS_REPLAY_FROM) still set does not rewind a shared subscription
+// again. It returns the time to rewind to (zero: already done) and what to
+// call once the rewind is done. Without Redis it rewinds: a second replay
+// beats a missed one.
+func replayOnce(ctx context.Context, rc redis.UniversalClient, cfg consumer.Config, log zerolog.Logger) (time.Time, func(context.Context)) {
+	key := fmt.Sprintf("edxbus:replay:%s:%s:%s", cfg.Subscription, cfg.ReplayFrom.UTC().Format(time.RFC3339Nano), cfg.ReplayMode)
+	done, err := rc.Get(ctx, key).Result()
+	switch {
+	case err == nil:
+		log.Info().Time("from", cfg.ReplayFrom).Str("done", done).Msg("this replay was done already; not rewinding again (give another --replay-from to replay again)")
+		return time.Time{}, nil
+	case !errors.Is(err, redis.Nil):
+		log.Warn().Err(err).Msg("cannot tell whether this replay was done already; rewinding")
+	}
+	return cfg.ReplayFrom, func(ctx context.Context) {
+		if err := rc.Set(ctx, key, time.Now().UTC().Format(time.RFC3339), 0).Err(); err != nil {
+			log.Warn().Err(err).Msg("could not record the replay; a restart with the same --replay-from would rewind again")
+		}
+	}
 }

@@ -1,11 +1,14 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 
@@ -146,5 +149,34 @@ func TestDeliverTargets(t *testing.T) {
 		if _, err := c.emitters(p, set, nil, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("types %s targets %v: %v, want %q", tc.types, tc.targets, err, tc.want)
 		}
+	}
+}
+
+// A --replay-from rewind happens once: after it is recorded, a restart with
+// the same time and mode does not rewind again; another time or mode does.
+func TestReplayOnce(t *testing.T) {
+	m := miniredis.RunT(t)
+	rc := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rc.Close()
+	ctx := context.Background()
+	cfg := consumer.Config{Subscription: "discovery", ReplayFrom: time.Date(2026, 1, 31, 0, 0, 0, 0, time.UTC)}
+	from, rewound := replayOnce(ctx, rc, cfg, zerolog.Nop())
+	if !from.Equal(cfg.ReplayFrom) || rewound == nil {
+		t.Fatalf("first start: %v", from)
+	}
+	if from, _ := replayOnce(ctx, rc, cfg, zerolog.Nop()); !from.Equal(cfg.ReplayFrom) {
+		t.Fatal("a rewind not yet done was skipped")
+	}
+	rewound(ctx)
+	if from, _ := replayOnce(ctx, rc, cfg, zerolog.Nop()); !from.IsZero() {
+		t.Fatalf("a restart rewinds again to %v", from)
+	}
+	cfg.ReplayMode = consumer.ReplayReapply
+	if from, _ := replayOnce(ctx, rc, cfg, zerolog.Nop()); !from.Equal(cfg.ReplayFrom) {
+		t.Fatal("the same time in another mode was skipped")
+	}
+	m.Close()
+	if from, _ := replayOnce(ctx, rc, cfg, zerolog.Nop()); !from.Equal(cfg.ReplayFrom) {
+		t.Fatal("without Redis the replay must happen")
 	}
 }

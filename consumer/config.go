@@ -43,6 +43,9 @@ type Config struct {
 	// (push delivery wants it; the store's event-time guard does not need
 	// it). A Key_Shared subscription extends the order across processes.
 	OrderByKey bool
+	// ReplayMode is how the messages a ReplayFrom rewind delivers again are
+	// handled (default ReplayDedupe).
+	ReplayMode ReplayMode
 	// ReplayFrom, when set, rewinds the subscription to this time at start,
 	// then keeps consuming.
 	ReplayFrom time.Time
@@ -89,6 +92,44 @@ func (p *DedupePolicy) Set(s string) error {
 
 // Type names the flag's value type in --help.
 func (p *DedupePolicy) Type() string { return "string" }
+
+// ReplayMode is how a replay treats events handled before.
+type ReplayMode int
+
+const (
+	// ReplayDedupe handles a replayed event like any redelivery: one already
+	// done (Redis, the store's inbox) is skipped. For a subscription that
+	// missed events (a new consumer group, a bug fixed in a handler that
+	// failed them).
+	ReplayDedupe ReplayMode = iota
+	// ReplayReapply applies the events published before the rewind again,
+	// bypassing Redis and the handlers' own inboxes; the event-time guard
+	// still keeps the newest state. For repairing lost or damaged rows.
+	ReplayReapply
+)
+
+func (m ReplayMode) String() string {
+	if m == ReplayReapply {
+		return "reapply"
+	}
+	return "dedupe"
+}
+
+// Set parses "dedupe" or "reapply" (a flag.Value).
+func (m *ReplayMode) Set(s string) error {
+	switch strings.ToLower(s) {
+	case "dedupe":
+		*m = ReplayDedupe
+	case "reapply":
+		*m = ReplayReapply
+	default:
+		return fmt.Errorf("replay mode %q: want dedupe or reapply", s)
+	}
+	return nil
+}
+
+// Type names the flag's value type in --help.
+func (m *ReplayMode) Type() string { return "string" }
 
 func (c *Config) setDefaults() {
 	if c.Workers == 0 {

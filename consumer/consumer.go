@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -31,7 +32,11 @@ type Consumer struct {
 	// settle carries out what they decide (retry or dead-letter included).
 	steps handleFunc
 
-	sub       bus.Subscription
+	sub bus.Subscription
+	// rewoundAt is when Subscribe rewound the subscription (zero: it did
+	// not); with ReplayReapply, messages published before it are reapplied.
+	rewoundAt time.Time
+	rewound   func(ctx context.Context)
 	redisDown atomic.Bool
 	connected atomic.Bool
 }
@@ -48,6 +53,10 @@ func WithMetrics(r prometheus.Registerer) Option { return func(c *Consumer) { c.
 // WithDeduper enables a dedupe fast path (the default is NoDedupe: the
 // store guards alone).
 func WithDeduper(d Deduper) Option { return func(c *Consumer) { c.dedupe = d } }
+
+// WithRewound calls f once the ReplayFrom rewind is done (the assembly
+// records it, so that a restart does not rewind the subscription again).
+func WithRewound(f func(ctx context.Context)) Option { return func(c *Consumer) { c.rewound = f } }
 
 // WithSignals registers the signals events are re-emitted on, one per event
 // type. An event whose type has no signal here is acknowledged as unhandled.
@@ -112,10 +121,14 @@ func (c *Consumer) Subscribe(ctx context.Context) error {
 		MaxReconnectDelay: c.cfg.MaxReconnectDelay,
 	}
 	if !c.cfg.ReplayFrom.IsZero() {
+		c.rewoundAt = time.Now()
 		if err := c.t.Rewind(ctx, opts, c.cfg.ReplayFrom); err != nil {
 			return err
 		}
-		c.log.Info().Time("from", c.cfg.ReplayFrom).Msg("subscription rewound; consuming from there")
+		c.log.Info().Time("from", c.cfg.ReplayFrom).Stringer("mode", c.cfg.ReplayMode).Msg("subscription rewound; consuming from there")
+		if c.rewound != nil {
+			c.rewound(ctx)
+		}
 	}
 	sub, err := c.t.Subscribe(ctx, opts)
 	if err != nil {

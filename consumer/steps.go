@@ -28,6 +28,9 @@ type delivery struct {
 	label   string
 	value   any
 	emitter schema.Emitter
+	// reapply: a message of a ReplayReapply rewind, applied again whatever
+	// was recorded before.
+	reapply bool
 }
 
 // verdict is what the steps decided for a delivery.
@@ -71,6 +74,7 @@ func chain(last handleFunc, steps ...step) handleFunc {
 // process takes one message through the steps and settles it.
 func (c *Consumer) process(ctx context.Context, msg bus.Message) {
 	d := &delivery{msg: msg, start: time.Now()}
+	d.reapply = c.cfg.ReplayMode == ReplayReapply && !c.rewoundAt.IsZero() && msg.PublishTime().Before(c.rewoundAt)
 	c.settle(ctx, d, c.steps(ctx, d))
 }
 
@@ -133,6 +137,15 @@ func (c *Consumer) decode(next handleFunc) handleFunc {
 // acked, an event another consumer holds is nacked.
 func (c *Consumer) dedupeStep(next handleFunc) handleFunc {
 	return func(ctx context.Context, d *delivery) verdict {
+		if d.reapply {
+			// Done before, and to be done again: no claim, but marked
+			// done after, as any handled event.
+			v := next(ctx, d)
+			if v.failed == nil {
+				c.markDone(ctx, d.meta)
+			}
+			return v
+		}
 		start := time.Now()
 		st, err := c.dedupe.Claim(ctx, c.cfg.Subscription, d.meta.ID)
 		c.m.redisSeconds.Observe(time.Since(start).Seconds())
@@ -166,7 +179,11 @@ func (c *Consumer) dedupeStep(next handleFunc) handleFunc {
 // handle re-emits the event on its signal, so that the handlers run.
 func (c *Consumer) handle(ctx context.Context, d *delivery) verdict {
 	start := time.Now()
-	err := d.emitter.Emit(withDelivery(ctx, d.msg), d.meta, d.value, true)
+	ctx = withDelivery(ctx, d.msg)
+	if d.reapply {
+		ctx = schema.WithReapply(ctx)
+	}
+	err := d.emitter.Emit(ctx, d.meta, d.value, true)
 	c.m.handleSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		if schema.IsPermanent(err) {

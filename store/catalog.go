@@ -45,8 +45,12 @@ const upgradeDeadlineBeforeEnd = 10 * 24 * time.Hour
 // CourseRunUpdate is one COURSE_CATALOG_INFO_CHANGED event, flattened.
 // Absent optional dates (nil) clear the stored value, as Discovery does.
 type CourseRunUpdate struct {
-	EventID         string
-	EventTime       time.Time
+	EventID   string
+	EventTime time.Time
+	// Reapply applies the event even when the inbox already records it (a
+	// replay that repairs a lost row); the event-time guard still keeps
+	// the newest state.
+	Reapply         bool
 	CourseKey       string // the course run key, e.g. course-v1:edX+DemoX+2024
 	Name            string
 	Start           time.Time
@@ -237,7 +241,7 @@ func (s *Store) ApplyCourseRun(ctx context.Context, u CourseRunUpdate) (Outcome,
 		if err != nil {
 			return fmt.Errorf("store: write course run %s: %w", u.CourseKey, err)
 		}
-		return s.recordEvent(ctx, tx, u.EventID, "course_run", outcome, now)
+		return s.recordEvent(ctx, tx, u.EventID, "course_run", outcome, now, u.Reapply)
 	})
 	return settle(outcome, err)
 }
@@ -248,11 +252,12 @@ var errRecorded = errors.New("store: event already recorded")
 // recordEvent writes the event id and its outcome into the inbox, last in
 // the apply's transaction: one statement instead of a placeholder row at the
 // start and its outcome at the end. When the id is there already (a
-// redelivery) it returns errRecorded, which rolls back what the apply wrote.
+// redelivery) it returns errRecorded, which rolls back what the apply wrote,
+// unless reapply: then what the apply wrote stands.
 // The per-key lock (PostgreSQL), the locking read (MySQL) or the single
 // writer (SQLite) keeps a concurrent twin from applying before this one
 // commits.
-func (s *Store) recordEvent(ctx context.Context, tx *sql.Tx, eventID, kind string, o Outcome, now time.Time) error {
+func (s *Store) recordEvent(ctx context.Context, tx *sql.Tx, eventID, kind string, o Outcome, now time.Time, reapply bool) error {
 	res, err := s.txExec(ctx, tx, sqlRecordEvent, eventID, kind, o.String(), now)
 	if err != nil {
 		return fmt.Errorf("store: record event %s: %w", eventID, err)
@@ -261,7 +266,7 @@ func (s *Store) recordEvent(ctx context.Context, tx *sql.Tx, eventID, kind strin
 	if err != nil {
 		return fmt.Errorf("store: record event %s: %w", eventID, err)
 	}
-	if n == 0 {
+	if n == 0 && !reapply {
 		return errRecorded
 	}
 	return nil

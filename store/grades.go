@@ -13,8 +13,10 @@ import (
 // GradeUpdate is one grade event (persistent grade summary or passing
 // status), flattened for a Credentials-style user_grades table.
 type GradeUpdate struct {
-	EventID      string
-	EventTime    time.Time
+	EventID   string
+	EventTime time.Time
+	// Reapply: as CourseRunUpdate.Reapply.
+	Reapply      bool
 	Username     string
 	CourseKey    string
 	LetterGrade  string
@@ -115,7 +117,7 @@ func (s *Store) ApplyGrade(ctx context.Context, g GradeUpdate) (Outcome, error) 
 		if err != nil {
 			return fmt.Errorf("store: write grade of %s in %s: %w", g.Username, g.CourseKey, err)
 		}
-		return s.recordEvent(ctx, tx, g.EventID, "grade", outcome, now)
+		return s.recordEvent(ctx, tx, g.EventID, "grade", outcome, now, g.Reapply)
 	})
 	return settle(outcome, err)
 }

@@ -65,7 +65,7 @@ type Letter struct {
 	// message's topic; a message from a retry topic names its origin).
 	OriginalTopic string
 	Subscription  string
-	Reason       string
+	Reason        string
 	// Deliveries is how many times the message was delivered, this one
 	// included.
 	Deliveries int

@@ -116,6 +116,7 @@ func (c *Catalog) Handle(ctx context.Context, meta schema.Metadata, ev *schema.C
 		Pacing:          info.ScheduleData.Pacing,
 		Hidden:          info.Hidden,
 		InvitationOnly:  info.InvitationOnly,
+		Reapply:         schema.Reapplying(ctx),
 	}
 	outcome, err := c.Store.ApplyCourseRun(ctx, u)
 	if err != nil {
@@ -175,6 +176,7 @@ func (g *Grades) HandlePassingStatus(ctx context.Context, meta schema.Metadata, 
 }
 
 func (g *Grades) apply(ctx context.Context, kind string, u store.GradeUpdate) error {
+	u.Reapply = schema.Reapplying(ctx)
 	outcome, err := g.Store.ApplyGrade(ctx, u)
 	if err != nil {
 		return classify("grades: apply "+kind, err)
