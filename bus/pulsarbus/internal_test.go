@@ -1,8 +1,10 @@
 package pulsarbus
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/apache/pulsar-client-go/pulsar/backoff"
+	"github.com/rs/zerolog"
 
 	"github.com/edxbus/edxbus/bus"
 	"github.com/edxbus/edxbus/schema"
@@ -216,5 +219,21 @@ func TestWriterSchemasErrors(t *testing.T) {
 	body.Store(`{"type":"AVRO","data":"{\"type\":\"long\"}"}`)
 	if s, err := ws.get(ctx, "persistent://t/ns/a", version(http.StatusNotFound)); err != nil || s != `{"type":"long"}` {
 		t.Errorf("after a failure: %q, %v", s, err)
+	}
+}
+
+// The client's errors about consumers it closes itself (a replay's seek)
+// are debug lines; other errors stay errors.
+func TestClosingNoiseIsDebug(t *testing.T) {
+	var buf bytes.Buffer
+	l := pulsarLogger{l: zerolog.New(&buf).Level(zerolog.InfoLevel)}
+	l.Errorf("Failed to redeliver closing or closed consumer")
+	l.WithError(errors.New("consumer closing or closed")).Error("unable to send initial permits to broker")
+	if buf.Len() != 0 {
+		t.Fatalf("logged at info level: %s", buf.String())
+	}
+	l.Errorf("Failed to create consumer at reconnect: %v", "boom")
+	if !strings.Contains(buf.String(), `"level":"error"`) {
+		t.Fatalf("a real error was not logged as one: %q", buf.String())
 	}
 }

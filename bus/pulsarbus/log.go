@@ -77,7 +77,7 @@ func (p pulsarLogger) WithError(err error) log.Entry {
 func (p pulsarLogger) Debug(args ...interface{}) { logArgs(p.l.Trace(), args) }
 func (p pulsarLogger) Info(args ...interface{})  { logArgs(p.l.Debug(), args) }
 func (p pulsarLogger) Warn(args ...interface{})  { logArgs(p.l.Warn(), args) }
-func (p pulsarLogger) Error(args ...interface{}) { logArgs(p.l.Error(), args) }
+func (p pulsarLogger) Error(args ...interface{}) { logArgs(p.errorEvent(fmt.Sprint(args...)), args) }
 func (p pulsarLogger) Debugf(format string, args ...interface{}) {
 	p.l.Trace().Msgf(format, args...)
 }
@@ -92,7 +92,20 @@ func (p pulsarLogger) Warnf(format string, args ...interface{}) {
 	p.l.Warn().Msg(msg)
 }
 func (p pulsarLogger) Errorf(format string, args ...interface{}) {
-	p.l.Error().Msgf(format, args...)
+	msg := fmt.Sprintf(format, args...)
+	p.errorEvent(msg).Msg(msg)
+}
+
+// errorEvent is an error-level event, except for the client's error lines
+// about a consumer it is closing itself (Rewind's short-lived consumers
+// close right after their seek, six such lines per replay): nothing is
+// wrong, so they are logged at debug level.
+func (p pulsarLogger) errorEvent(msg string) *zerolog.Event {
+	if strings.HasPrefix(msg, "Failed to redeliver closing or closed consumer") ||
+		strings.HasPrefix(msg, "unable to send initial permits to broker") {
+		return p.l.Debug()
+	}
+	return p.l.Error()
 }
 
 func logArgs(e *zerolog.Event, args []interface{}) {
