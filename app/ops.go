@@ -27,10 +27,13 @@ func NewRegistry() *prometheus.Registry {
 type Readiness struct {
 	Name  string
 	Check func(context.Context) error
+	// Degrades: a failure is reported ("degraded: …") but the process
+	// stays ready.
+	Degrades bool
 }
 
-// OpsMux serves /healthz, /readyz (every check, 503 when one fails) and
-// /metrics.
+// OpsMux serves /healthz, /readyz (every check, 503 when one fails that
+// does not merely degrade) and /metrics.
 func OpsMux(reg *prometheus.Registry, checks ...Readiness) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -41,7 +44,9 @@ func OpsMux(reg *prometheus.Registry, checks ...Readiness) *http.ServeMux {
 		defer cancel()
 		status, out := http.StatusOK, map[string]string{}
 		for _, c := range checks {
-			if err := c.Check(ctx); err != nil {
+			if err := c.Check(ctx); err != nil && c.Degrades {
+				out[c.Name] = "degraded: " + err.Error()
+			} else if err != nil {
 				status, out[c.Name] = http.StatusServiceUnavailable, err.Error()
 			} else {
 				out[c.Name] = "ok"
@@ -84,4 +89,29 @@ func Serve(ctx context.Context, addr string, h http.Handler, l zerolog.Logger, t
 		}
 	}()
 	return ln.Addr().String(), done, nil
+}
+
+// Pinger is a transport that can say whether its bus is reachable now.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// BrokerHealth is the broker connection as /readyz and /metrics report it:
+// a readiness check (Degrades: the process keeps accepting, as the ingest
+// does into its outbox, and says so), and a gauge
+// edxbus_broker_reachable asked on each scrape.
+func BrokerHealth(reg prometheus.Registerer, p Pinger, degrades bool) Readiness {
+	check := func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		return p.Ping(ctx)
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edxbus_broker_reachable",
+		Help: "1 when the broker accepts a connection now, 0 when not (asked at each scrape)."}, func() float64 {
+		if check(context.Background()) != nil {
+			return 0
+		}
+		return 1
+	}))
+	return Readiness{Name: "broker", Check: check, Degrades: degrades}
 }

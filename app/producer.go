@@ -112,3 +112,24 @@ func BuildProducer(ctx context.Context, c ProducerConfig, p PulsarConfig, t bus.
 	}
 	return &ProducerSide{Producer: prod, Relay: relay, Outbox: box}, nil
 }
+
+// Readiness are the producing side's checks: the outbox refuses new events
+// when full (not ready); records waiting are reported with the age of the
+// oldest, as a degradation, since the ingest still accepts them.
+func (s *ProducerSide) Readiness(maxOutbox int) []Readiness {
+	return []Readiness{
+		{Name: "outbox", Check: func(context.Context) error {
+			if st := s.Outbox.Stats(); st.Depth >= maxOutbox {
+				return fmt.Errorf("outbox full (%d records)", st.Depth)
+			}
+			return nil
+		}},
+		{Name: "outbox_backlog", Degrades: true, Check: func(context.Context) error {
+			st := s.Outbox.Stats()
+			if age := time.Since(st.OldestAcceptedAt); st.Depth > 0 && age > 5*time.Second {
+				return fmt.Errorf("%d records waiting, the oldest for %s", st.Depth, age.Round(time.Second))
+			}
+			return nil
+		}},
+	}
+}

@@ -3,7 +3,9 @@ package pulsarbus
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -23,6 +25,8 @@ type Transport struct {
 	client   pulsar.Client
 	owns     bool // Close closes the client
 	adminURL string
+	// url is the service URL Ping dials ("" for a wrapped client).
+	url string
 	admin    *http.Client
 	log      zerolog.Logger
 	refusals *Refusals
@@ -50,7 +54,7 @@ func New(cfg Config, log zerolog.Logger, opts ...Option) (*Transport, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t := &Transport{owns: true, adminURL: cfg.AdminURL, log: log, reconnect: cfg.MaxReconnectDelay}
+	t := &Transport{owns: true, adminURL: cfg.AdminURL, url: cfg.URL, log: log, reconnect: cfg.MaxReconnectDelay}
 	for _, o := range opts {
 		o(t)
 	}
@@ -93,6 +97,34 @@ func Wrap(client pulsar.Client, adminURL string, admin *http.Client) *Transport 
 // settings and credentials as the binary protocol (a token file is read on
 // every request).
 func (t *Transport) AdminClient() *http.Client { return t.admin }
+
+// Ping reports whether the broker of the service URL accepts a TCP
+// connection now. The client reconnects on its own and says nothing while it
+// does, so this is what health checks ask: it answers within ctx's deadline
+// whatever the client's state. A wrapped client (no URL) is not checked.
+func (t *Transport) Ping(ctx context.Context) error {
+	if t.url == "" {
+		return nil
+	}
+	u, err := url.Parse(t.url)
+	if err != nil {
+		return err
+	}
+	host := u.Host
+	if u.Port() == "" {
+		port := "6650"
+		if u.Scheme == "pulsar+ssl" {
+			port = "6651"
+		}
+		host = net.JoinHostPort(u.Hostname(), port)
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return fmt.Errorf("broker %s unreachable: %w", host, err)
+	}
+	return c.Close()
+}
 
 // AdminURL is the admin REST base URL.
 func (t *Transport) AdminURL() string { return t.adminURL }

@@ -3,11 +3,14 @@ package pulsarbus_test
 import (
 	"context"
 	"errors"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/apache/pulsar-client-go/pulsar/log"
+	"github.com/rs/zerolog"
 
 	"github.com/edxbus/edxbus/broker/brokertest"
 	"github.com/edxbus/edxbus/bus"
@@ -68,5 +71,30 @@ func TestNewSenderHonoursTheContext(t *testing.T) {
 	cancelDone()
 	if _, err := tr.Subscribe(done, bus.SubscribeOptions{Topics: []string{"persistent://public/default/nowhere"}, Subscription: "s"}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Subscribe with a cancelled context: %v", err)
+	}
+}
+
+// Ping tells whether the broker's port takes a connection now.
+func TestPing(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	cfg := pulsarbus.DefaultConfig()
+	cfg.URL, cfg.AdminURL = "pulsar://"+addr, "http://"+addr
+	tr, err := pulsarbus.New(cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := tr.Ping(ctx); err != nil {
+		t.Fatalf("listening: %v", err)
+	}
+	l.Close()
+	if err := tr.Ping(ctx); err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("closed: %v", err)
 	}
 }

@@ -41,7 +41,7 @@ flight and flushes acknowledgements.`,
 				return err
 			}
 			defer side.Close()
-			addr, httpDone, err := app.Serve(ctx, httpAddr, app.OpsMux(reg, side.Readiness()...), log, nil)
+			addr, httpDone, err := app.Serve(ctx, httpAddr, app.OpsMux(reg, append(side.Readiness(), app.BrokerHealth(reg, transport, false))...), log, nil)
 			if err != nil {
 				return err
 			}

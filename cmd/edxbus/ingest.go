@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -54,12 +52,8 @@ the outbox to Pulsar in order and keeps events while the broker is away. Also se
 				return err
 			}
 			defer side.Close(10 * time.Second)
-			mux := app.OpsMux(reg, app.Readiness{Name: "outbox", Check: func(context.Context) error {
-				if s := side.Outbox.Stats(); s.Depth >= o.MaxOutbox {
-					return fmt.Errorf("outbox full (%d records)", s.Depth)
-				}
-				return nil
-			}})
+			// Ready while it can accept: a broker away or a backlog degrades.
+			mux := app.OpsMux(reg, append(side.Readiness(o.MaxOutbox), app.BrokerHealth(reg, transport, true))...)
 			mux.Handle("/v1/events/", producer.NewIngestHandler(side.Producer, ingestOpts...))
 			addr, done, err := app.Serve(ctx, httpAddr, mux, log, tlsCfg)
 			if err != nil {
