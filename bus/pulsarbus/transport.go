@@ -26,7 +26,7 @@ type Transport struct {
 	owns     bool // Close closes the client
 	adminURL string
 	// url is the service URL Ping dials ("" for a wrapped client).
-	url string
+	url      string
 	admin    *http.Client
 	log      zerolog.Logger
 	refusals *Refusals
