@@ -233,3 +233,32 @@ func FuzzIngestBatch(f *testing.F) {
 		}
 	})
 }
+
+// A producing service's key field header may not name a field under pii:
+// it has no opt-in (only the operator's configuration has), so the ingest
+// answers 400 for event_key_field. Without the header the registry's key,
+// user.id, keys the message in decimal.
+func TestIngestRefusesAServicesPIIKeyField(t *testing.T) {
+	p, _, _ := newTestProducer(t, catalogConfig("configured"))
+	h := NewIngestHandler(p)
+	login := "/v1/events/org.openedx.learning.auth.session.login.completed.v1"
+	body := `{"user": {"id": 7, "is_active": true, "pii": {"username": "ada", "email": "a@example.org", "name": "Ada"}}}`
+	for _, keyField := range []string{"user.pii.username", "user.pii.email", "user.pii.name"} {
+		rec := post(t, h, login, body, map[string]string{HeaderTopic: "learning-auth-lifecycle", HeaderKeyField: keyField})
+		var resp errorResponse
+		_ = json.Unmarshal(rec.Body.Bytes(), &resp)
+		if rec.Code != 400 || resp.Field != "event_key_field" || !strings.Contains(resp.Error, "pii") {
+			t.Errorf("key field %s: %d %s", keyField, rec.Code, rec.Body)
+		}
+	}
+	if got := queued(t, p); len(got) != 0 {
+		t.Fatalf("refused events reached the outbox: %v", got)
+	}
+	if rec := post(t, h, login, body, map[string]string{HeaderTopic: "learning-auth-lifecycle"}); rec.Code != 202 {
+		t.Fatalf("post without a key field: %d %s", rec.Code, rec.Body)
+	}
+	got := queued(t, p)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "persistent://public/default/learning-auth-lifecycle 7 ") {
+		t.Fatalf("outbox %v, want the event keyed by user.id", got)
+	}
+}

@@ -231,6 +231,10 @@ func (p *Producer) routesFor(e Outgoing) ([]route, error) {
 		keyField = ev.KeyField
 	} else if err := ev.CheckKeyField(keyField); err != nil {
 		return nil, fmt.Errorf("key field %q: %w", keyField, err)
+	} else if err := schema.CheckKeyFieldNotPII(keyField); err != nil {
+		// A service's header has no opt-in: only the operator's
+		// configuration (allow_pii_key) may key on personal data.
+		return nil, err
 	}
 	return []route{{event: ev, topic: p.cfg.NamespacedTopic(e.Topic), keyField: keyField}}, nil
 }

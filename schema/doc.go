@@ -12,8 +12,10 @@
 // Topics follow DefaultTopic's rule ("<domain>-<entity>-lifecycle", with
 // "course-catalog-info-changed" kept for the catalog event). The key field is
 // upstream's event_key_field annotation, corrected where it names a field
-// the event lacks (course import/rerun, authz); for events without one,
-// edxbus picks the most identifying required string field.
+// the event lacks (course import/rerun, authz); for events without one, or
+// whose annotation is under pii (login, registration), edxbus picks the most
+// identifying required field that is not personal data: a course or content
+// key, a uuid, else a record's id (user.id). No key is ever under pii.
 //
 // Deliberate differences from openedx-events:
 //   - The upstream namespace "org.openedx.enterprise.subsidy.redemption-reversed.v1"

@@ -43,7 +43,9 @@ type Event struct {
 	// e.g. "catalog_info.course_key".
 	KeyField string
 	// KeyFieldAnnotated is true when KeyField is upstream's `event_key_field`
-	// annotation (possibly corrected), false when edxbus chose it.
+	// annotation (possibly corrected), false when edxbus chose it, which it
+	// also does when the annotation names personal data (login and
+	// registration: user.pii.username).
 	KeyFieldAnnotated bool
 	// SchemaJSON is the Avro schema exactly as embedded.
 	SchemaJSON string
@@ -181,8 +183,13 @@ func buildRegistry(files fs.FS, catalogueJSON []byte) (*registry, error) {
 		if fix, ok := keyFieldFix(eventType); ok {
 			ev.KeyField = fix
 		}
-		if ev.KeyField == "" {
-			ev.KeyField = defaultKeyField(parsed)
+		if ev.KeyField == "" || IsPIIKeyField(ev.KeyField) {
+			// A key travels in the clear (broker logs, topic stats, the
+			// partition it routes to), so it is never a learner's
+			// personal data, whatever upstream annotates. (Only pii is
+			// overridden here: an annotated "name" is a tracking log's
+			// event name, not a person's.)
+			ev.KeyField, ev.KeyFieldAnnotated = defaultKeyField(parsed), false
 		}
 		if _, err := resolveFieldPath(parsed, ev.KeyField); err != nil {
 			return nil, fmt.Errorf("schema: %s: key field: %w", eventType, err)
@@ -237,16 +244,21 @@ func isVersion(s string) bool {
 }
 
 // defaultKeyField picks, breadth first over required records, the
-// best-ranked required string field; failing that, the first required
-// string field anywhere.
+// best-ranked required string or integer field that is not personal data
+// (see personalKeyField); failing that, the first such string field
+// anywhere, then the first such integer field. Records named pii are not
+// entered at all.
 func defaultKeyField(s avro.Schema) string {
 	type node struct {
 		prefix string
 		rec    *avro.RecordSchema
 	}
-	// Ranked names of fields that identify what an event is about.
-	keyFieldPreference := []string{"course_key", "course_id", "usage_key", "library_key", "collection_key", "container_key", "object_id", "uuid", "subsidy_identifier", "name"}
-	best, bestRank, firstString := "", len(keyFieldPreference), ""
+	// Ranked names of fields that identify what an event is about: course,
+	// content and object keys first (so events about one course stay in
+	// order), then uuids and other identifiers, then a record's own id
+	// (user.id for the user events, an Avro long).
+	keyFieldPreference := []string{"course_key", "ccx_course_key", "course_id", "usage_key", "library_key", "collection_key", "container_key", "object_id", "uuid", "subsidy_identifier", "id"}
+	best, bestRank, firstString, firstInteger := "", len(keyFieldPreference), "", ""
 	root, ok := s.(*avro.RecordSchema)
 	if !ok {
 		return ""
@@ -260,15 +272,24 @@ func defaultKeyField(s avro.Schema) string {
 			if n.prefix != "" {
 				path = n.prefix + "." + f.Name()
 			}
+			if personalKeyField(path) {
+				continue
+			}
 			switch t := f.Type().(type) {
 			case *avro.RecordSchema:
 				queue = append(queue, node{path, t})
 			case *avro.PrimitiveSchema:
-				if t.Type() != avro.String {
+				switch t.Type() {
+				case avro.String:
+					if firstString == "" {
+						firstString = path
+					}
+				case avro.Long, avro.Int:
+					if firstInteger == "" {
+						firstInteger = path
+					}
+				default:
 					continue
-				}
-				if firstString == "" {
-					firstString = path
 				}
 				for rank, name := range keyFieldPreference {
 					if rank < bestRank && f.Name() == name {
@@ -278,10 +299,32 @@ func defaultKeyField(s avro.Schema) string {
 			}
 		}
 	}
-	if best != "" {
+	switch {
+	case best != "":
 		return best
+	case firstString != "":
+		return firstString
 	}
-	return firstString
+	return firstInteger
+}
+
+// personalKeyField reports whether path names a person's data, which no key
+// edxbus chooses may be: anything under a pii record (openedx-events'
+// UserPersonalData: username, email, full name), and elsewhere a field
+// named like a username, an email address or a name (idv_attempt.name is
+// the name on the learner's ID, a CCX's coach_email an address). The name
+// rule also passes over names of things, like a course's; for a default
+// key that costs nothing, since ids and keys rank higher anyway.
+func personalKeyField(path string) bool {
+	if IsPIIKeyField(path) {
+		return true
+	}
+	leaf := path[strings.LastIndex(path, ".")+1:]
+	switch leaf {
+	case "username", "email", "name", "full_name", "first_name", "last_name":
+		return true
+	}
+	return strings.HasSuffix(leaf, "_email") || strings.HasSuffix(leaf, "_username")
 }
 
 // KeyFieldError reports a key field path that does not lead to a usable

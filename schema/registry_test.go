@@ -2,6 +2,7 @@ package schema
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -65,6 +66,82 @@ func TestKeyFieldsAndTopics(t *testing.T) {
 			}
 			if ev.KeyField != tt.keyField || ev.Topic != tt.topic || ev.KeyFieldAnnotated != tt.annotated {
 				t.Fatalf("got key %q (annotated %v) topic %q, want %q (%v) %q", ev.KeyField, ev.KeyFieldAnnotated, ev.Topic, tt.keyField, tt.annotated, tt.topic)
+			}
+		})
+	}
+}
+
+// A message key travels in the clear (broker logs, topic stats, partition
+// routing), so no key field may be under pii, and none edxbus picks itself
+// may look like personal data either (upstream's annotations may name a
+// "name": the tracking log's event name).
+func TestRegistryKeyFieldsAreNotPersonalData(t *testing.T) {
+	for _, ev := range All() {
+		for _, seg := range strings.Split(ev.KeyField, ".") {
+			if seg == "pii" {
+				t.Errorf("%s: key field %q is under pii", ev.Type, ev.KeyField)
+			}
+		}
+		if !ev.KeyFieldAnnotated && personalKeyField(ev.KeyField) {
+			t.Errorf("%s: key field %q names personal data", ev.Type, ev.KeyField)
+		}
+	}
+}
+
+func TestKeyFieldsAvoidPersonalData(t *testing.T) {
+	tests := []struct{ eventType, keyField string }{
+		{"org.openedx.learning.idv_attempt.created.v1", "idv_attempt.user.id"},
+		{"org.openedx.learning.idv_attempt.pending.v1", "idv_attempt.user.id"},
+		{"org.openedx.learning.idv_attempt.approved.v1", "idv_attempt.user.id"},
+		{"org.openedx.learning.idv_attempt.denied.v1", "idv_attempt.user.id"},
+		{"org.openedx.learning.ccx.course.passing.status.updated.v1", "course_passing_status.course.ccx_course_key"},
+		// Upstream annotates these two with user.pii.username; edxbus
+		// overrides the annotation, so they no longer count as annotated.
+		{"org.openedx.learning.auth.session.login.completed.v1", "user.id"},
+		{"org.openedx.learning.student.registration.completed.v1", "user.id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.eventType, func(t *testing.T) {
+			ev := mustLookup(t, tt.eventType)
+			if ev.KeyField != tt.keyField || ev.KeyFieldAnnotated {
+				t.Fatalf("key field %q (annotated %v), want %q chosen by edxbus", ev.KeyField, ev.KeyFieldAnnotated, tt.keyField)
+			}
+		})
+	}
+}
+
+// user.id is an Avro long: the key is its decimal rendering, from a parsed
+// JSON body and from a decoded message alike.
+func TestNumericUserIDKey(t *testing.T) {
+	for _, eventType := range []string{
+		"org.openedx.learning.auth.session.login.completed.v1",
+		"org.openedx.learning.idv_attempt.approved.v1",
+	} {
+		t.Run(eventType, func(t *testing.T) {
+			ev := mustLookup(t, eventType)
+			body := `{"user": {"id": 9007199254740993, "is_active": true, "pii": {"username": "ada", "email": "a@example.org", "name": "Ada L"}}}`
+			if strings.Contains(eventType, "idv_attempt") {
+				body = `{"idv_attempt": {"attempt_id": 5, "user": {"id": 9007199254740993, "is_active": true,
+				  "pii": {"username": "ada", "email": "a@example.org", "name": "Ada L"}}, "status": "approved", "name": null, "expiration_date": null}}`
+			}
+			v, err := ev.ParseJSON([]byte(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, err := ev.KeyOf(v)
+			if err != nil || key != "9007199254740993" {
+				t.Fatalf("KeyOf(parsed) = %q, %v; want 9007199254740993", key, err)
+			}
+			data, err := ev.Encode(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			decoded, err := ev.Decode(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if key, err := ev.KeyOf(decoded); err != nil || key != "9007199254740993" {
+				t.Fatalf("KeyOf(decoded) = %q, %v; want 9007199254740993", key, err)
 			}
 		})
 	}
