@@ -28,11 +28,14 @@ type ProducerConfig struct {
 	ProducerName   string
 	MaxOutbox      int
 	MaxMessageSize int
+	// StartWait is how long start-up waits for the broker before the
+	// relay goes on connecting in the background (producer.WithStartWait).
+	StartWait time.Duration
 }
 
 // DefaultProducerConfig keeps the outbox in dir.
 func DefaultProducerConfig(dir string) ProducerConfig {
-	return ProducerConfig{OutboxDir: dir, MaxOutbox: 100_000, MaxMessageSize: 5<<20 - 64<<10}
+	return ProducerConfig{OutboxDir: dir, MaxOutbox: 100_000, MaxMessageSize: 5<<20 - 64<<10, StartWait: 5 * time.Second}
 }
 
 // RegisterFlags binds the producer's flags.
@@ -102,7 +105,7 @@ func BuildProducer(ctx context.Context, c ProducerConfig, p PulsarConfig, t bus.
 		name = producer.DefaultProducerName(abs)
 	}
 	relay := producer.NewRelay(t, prod, producer.WithProducerName(name), producer.WithRelayLogger(log),
-		producer.WithMaxReconnectDelay(p.MaxReconnectDelay))
+		producer.WithMaxReconnectDelay(p.MaxReconnectDelay), producer.WithStartWait(c.StartWait))
 	if err := relay.Start(ctx); err != nil {
 		_ = box.Close()
 		return nil, err
@@ -114,8 +117,9 @@ func BuildProducer(ctx context.Context, c ProducerConfig, p PulsarConfig, t bus.
 }
 
 // Readiness are the producing side's checks: the outbox refuses new events
-// when full (not ready); records waiting are reported with the age of the
-// oldest, as a degradation, since the ingest still accepts them.
+// when full (not ready); a relay that cannot send (broker away since start,
+// or refusing a sender) and records waiting, with the age of the oldest,
+// are degradations, since the ingest still accepts into the outbox.
 func (s *ProducerSide) Readiness(maxOutbox int) []Readiness {
 	return []Readiness{
 		{Name: "outbox", Check: func(context.Context) error {
@@ -124,6 +128,7 @@ func (s *ProducerSide) Readiness(maxOutbox int) []Readiness {
 			}
 			return nil
 		}},
+		{Name: "relay", Degrades: true, Check: func(context.Context) error { return s.Relay.Status() }},
 		{Name: "outbox_backlog", Degrades: true, Check: func(context.Context) error {
 			st := s.Outbox.Stats()
 			if age := time.Since(st.OldestAcceptedAt); st.Depth > 0 && age > 5*time.Second {

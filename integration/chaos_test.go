@@ -45,8 +45,9 @@ type chaosVariant struct {
 }
 
 // TestChaos streams catalog events through the ingest while consumer
-// processes are SIGKILLed over and over and replaced, the broker is
-// SIGKILLed and restarted, Redis is restarted (losing every dedupe marker),
+// processes are SIGKILLed over and over and replaced, the broker is down
+// for a while during which the ingest is SIGKILLed and started again, the
+// broker is SIGKILLed and restarted, Redis is restarted (losing every dedupe marker),
 // poison events are mixed in and, on PostgreSQL and MariaDB, the database is
 // killed and restarted and fails a fraction of the applies. At the end, from the store:
 // the catalog equals the source of truth (every run in the state of its
@@ -130,7 +131,20 @@ func runChaos(t *testing.T, v chaosVariant) {
 		name string
 		do   func()
 	}
+	// During an outage the ingest is killed and started again: it must open
+	// its port and accept into its outbox with no broker to talk to.
+	brokerDown, acceptedInOutage := false, 0
 	schedule := []fault{
+		{chaosStream * 1 / 8, "broker down, ingest restarted", func() {
+			brk.stop(syscall.SIGKILL)
+			brokerDown = true
+			pl.restartIngest(syscall.SIGKILL)
+		}},
+		{chaosStream * 2 / 8, "broker back", func() {
+			brk = start(t, "broker-back", brokerArgs...)
+			waitHTTP(t, e.adminURL+"/admin/v2/brokers/health")
+			brokerDown = false
+		}},
 		{chaosStream * 3 / 8, "broker killed", func() { // SIGKILL, restart on its data dir
 			brk.stop(syscall.SIGKILL)
 			brk = start(t, "broker-restarted", brokerArgs...)
@@ -167,6 +181,9 @@ func runChaos(t *testing.T, v chaosVariant) {
 		at := t0.Add(time.Duration(i) * time.Second).Format("2006-01-02T15:04:05.000000+00:00")
 		pl.postRetrying(catalogType, catalogBody(key, name, i%3 == 0), map[string]string{"ce_id": uuid.NewString(), "ce_time": at})
 		want[key] = name
+		if brokerDown {
+			acceptedInOutage++
+		}
 		if i%97 == 50 {
 			pl.postRetrying(catalogType, catalogBody("poison-"+fmt.Sprint(i), "poison", false), nil)
 			poison++
@@ -177,8 +194,9 @@ func runChaos(t *testing.T, v chaosVariant) {
 			eventsAfter[schedule[0].name] = chaosEvents - 1 - i
 			schedule = schedule[1:]
 		}
-		// A replacement needs the store to start: no kills while it is down.
-		if faults["consumer killed"] < chaosKills && time.Now().After(nextKill) && !dbDown {
+		// A replacement needs the store and the broker to be ready: no kills
+		// while either is down.
+		if faults["consumer killed"] < chaosKills && time.Now().After(nextKill) && !dbDown && !brokerDown {
 			n := rng.IntN(len(live))
 			tally(live[n])
 			live[n].stop(syscall.SIGKILL)
@@ -199,6 +217,9 @@ func runChaos(t *testing.T, v chaosVariant) {
 		if faults[name] != 1 || eventsAfter[name] == 0 {
 			t.Errorf("fault %q fired %d times, with %d events still to post; want once, mid-stream", name, faults[name], eventsAfter[name])
 		}
+	}
+	if acceptedInOutage == 0 {
+		t.Error("no event was accepted by the restarted ingest while the broker was down")
 	}
 	// Kills only happen inside the loop, each waiting for its replacement to
 	// be ready; on a loaded machine the stream can end before the last few.
@@ -285,10 +306,10 @@ func runChaos(t *testing.T, v chaosVariant) {
 		}
 	}
 	t.Logf("chaos %s: %d events over %d runs streamed in %v, %d poison; faults injected: %v (last kill %v in); "+
-		"redeliveries seen ≥ %d (%d deliveries handled: %.0f retried after a failure, %.0f duplicates acked, %.0f nacked as busy); "+
+		"%d events accepted during the broker outage by an ingest restarted in it; redeliveries seen ≥ %d (%d deliveries handled: %.0f retried after a failure, %.0f duplicates acked, %.0f nacked as busy); "+
 		"%d events recorded (by outcome %v), %d dead letters",
 		v.name, chaosEvents, chaosRuns, streamed.Round(time.Millisecond), poison, faults, lastKill.Round(time.Millisecond),
-		redelivered, int(seen["received"]), seen["retried"], seen["duplicate"], seen["busy"], counts.applied, outcomes, dead)
+		acceptedInOutage, redelivered, int(seen["received"]), seen["retried"], seen["duplicate"], seen["busy"], counts.applied, outcomes, dead)
 }
 
 // injectStoreFailures makes a random fraction of course-run writes fail,

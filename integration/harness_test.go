@@ -170,12 +170,15 @@ func waitHTTP(t *testing.T, url string) {
 
 // pipeline is an ingest and consumers on one env, with their own topics.
 type pipeline struct {
-	t        *testing.T
-	e        env
-	prefix   string
-	ingest   string // base URL
-	sub      string
-	consumer []*proc
+	t      *testing.T
+	e      env
+	prefix string
+	ingest string // base URL
+	// ingestProc runs the ingest with ingestArgs (restartIngest).
+	ingestProc *proc
+	ingestArgs []string
+	sub        string
+	consumer   []*proc
 }
 
 func newPipeline(t *testing.T, e env, consumers int, extra ...string) *pipeline {
@@ -183,13 +186,23 @@ func newPipeline(t *testing.T, e env, consumers int, extra ...string) *pipeline 
 	pl := &pipeline{t: t, e: e, prefix: "it" + uuid.NewString()[:8], sub: "discovery"}
 	common := []string{"--pulsar-url", e.pulsarURL, "--pulsar-admin-url", e.adminURL, "--topic-prefix", pl.prefix}
 	ingestAddr := freeAddr(t)
-	start(t, "ingest", append([]string{"ingest", "--http-addr", ingestAddr, "--outbox-dir", filepath.Join(t.TempDir(), "outbox")}, common...)...)
+	pl.ingestArgs = append([]string{"ingest", "--http-addr", ingestAddr, "--outbox-dir", filepath.Join(t.TempDir(), "outbox")}, common...)
+	pl.ingestProc = start(t, "ingest", pl.ingestArgs...)
 	pl.ingest = "http://" + ingestAddr
 	waitHTTP(t, pl.ingest+"/readyz")
 	for i := 0; i < consumers; i++ {
 		pl.addConsumer(extra...)
 	}
 	return pl
+}
+
+// restartIngest stops the ingest with sig and starts it again on the same
+// address and outbox, waiting until it is ready to accept.
+func (pl *pipeline) restartIngest(sig syscall.Signal) {
+	pl.t.Helper()
+	pl.ingestProc.stop(sig)
+	pl.ingestProc = start(pl.t, "ingest-restarted", pl.ingestArgs...)
+	waitHTTP(pl.t, pl.ingest+"/readyz")
 }
 
 func (pl *pipeline) addConsumer(extra ...string) *proc {

@@ -23,7 +23,8 @@ func TestReadinessFollowsTheBroker(t *testing.T) {
 	consumeAddr, ingestAddr := freeAddr(t), freeAddr(t)
 	start(t, "consumer", append([]string{"consume", "--http-addr", consumeAddr, "--redis-url", testenv.RedisURL(t),
 		"--store-dsn", "sqlite:" + filepath.Join(t.TempDir(), "c.db")}, common...)...)
-	start(t, "ingest", append([]string{"ingest", "--http-addr", ingestAddr, "--outbox-dir", filepath.Join(t.TempDir(), "outbox")}, common...)...)
+	ingestArgs := append([]string{"ingest", "--http-addr", ingestAddr, "--outbox-dir", filepath.Join(t.TempDir(), "outbox")}, common...)
+	ingest := start(t, "ingest", ingestArgs...)
 	waitHTTP(t, "http://"+consumeAddr+"/readyz")
 	waitHTTP(t, "http://"+ingestAddr+"/readyz")
 
@@ -54,4 +55,18 @@ func TestReadinessFollowsTheBroker(t *testing.T) {
 	if code != http.StatusOK || !strings.HasPrefix(out["broker"], "degraded: ") {
 		t.Fatalf("ingest /readyz with the broker away: %d %v, want 200 and the broker degraded", code, out)
 	}
+
+	// An ingest started while the broker is away is ready, says its relay
+	// cannot send, and says it no more once the broker is back.
+	ingest.stop(syscall.SIGTERM)
+	start(t, "ingest-in-outage", ingestArgs...)
+	waitHTTP(t, "http://"+ingestAddr+"/readyz")
+	if code, out := readyz(ingestAddr); code != http.StatusOK || !strings.Contains(out["relay"], "degraded: broker not reachable") {
+		t.Fatalf("ingest started in the outage: /readyz %d %v, want 200 and the relay degraded", code, out)
+	}
+	start(t, "broker-back", "broker", "--addr", addr, "--admin-addr", admin, "--data-dir", filepath.Join(t.TempDir(), "broker2"))
+	eventually(t, "the ingest's relay sending once the broker is back", func() bool {
+		code, out := readyz(ingestAddr)
+		return code == http.StatusOK && out["relay"] == "ok"
+	})
 }

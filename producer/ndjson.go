@@ -2,12 +2,18 @@ package producer
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/edxbus/edxbus/producer/outbox"
 	"github.com/edxbus/edxbus/schema"
 )
 
@@ -63,6 +69,83 @@ type LineError struct {
 
 func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
 func (e *LineError) Unwrap() error { return e.Err }
+
+// PrepareLines parses every line against its event's schema before
+// anything is published, so that a bad line fails the whole file (a
+// *LineError names it) instead of leaving the lines before it published. A
+// line without an id gets one derived from its event type and data
+// (StableID), so that publishing the file again sends the same ids, which
+// the outbox, the broker and the consumers recognise.
+func PrepareLines(lines []Line) ([]Outgoing, error) {
+	out := make([]Outgoing, len(lines))
+	for i, l := range lines {
+		if l.ID == "" {
+			l.ID = StableID(l.EventType, l.Data)
+		}
+		o, err := l.outgoing()
+		if err != nil {
+			n := l.number
+			if n == 0 {
+				n = i + 1
+			}
+			return nil, &LineError{Line: n, Err: err}
+		}
+		out[i] = o
+	}
+	return out, nil
+}
+
+// StableID is the event id of an NDJSON line that names none: a UUID
+// (version 5) of its event type and data, the same on every run. Two lines
+// with the same type and data are then one event.
+func StableID(eventType string, data []byte) string {
+	var compact bytes.Buffer
+	if json.Compact(&compact, data) != nil {
+		compact.Reset()
+		compact.Write(data)
+	}
+	return uuid.NewSHA1(uuid.NameSpaceURL, append([]byte("edxbus:ndjson:"+eventType+"\x00"), compact.Bytes()...)).String()
+}
+
+// PublishAll publishes events in order, in all-or-nothing groups of up to
+// chunk, so a large file costs one outbox append per group rather than per
+// event. When the outbox is full it waits for the relay to drain it and
+// tries the group again, so a file bigger than the outbox goes through
+// while the broker takes it. progress is called after each group with the
+// events done so far. On error, the groups before it are published (and a
+// rerun, with the same ids, finds them duplicates).
+func (p *Producer) PublishAll(ctx context.Context, events []Outgoing, chunk int, progress func(done int, acc []Accepted)) error {
+	if chunk < 1 {
+		chunk = 1
+	}
+	wait := 20 * time.Millisecond
+	for done := 0; done < len(events); {
+		group := events[done:min(done+chunk, len(events))]
+		acc, err := p.PublishBatch(ctx, group...)
+		if errors.Is(err, outbox.ErrFull) {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%w (waiting for room in the outbox: %v)", ctx.Err(), err)
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, time.Second)
+			continue
+		}
+		if err != nil {
+			var be *BatchError
+			if errors.As(err, &be) {
+				be.Index += done
+			}
+			return err
+		}
+		wait = 20 * time.Millisecond
+		done += len(group)
+		if progress != nil {
+			progress(done, acc)
+		}
+	}
+	return nil
+}
 
 // outgoing parses l against its event's schema.
 func (l Line) outgoing() (Outgoing, error) {

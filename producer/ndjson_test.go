@@ -2,6 +2,8 @@ package producer
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -60,5 +62,86 @@ func TestPublishLine(t *testing.T) {
 	}
 	if depth := box.Stats().Depth; depth != 1 {
 		t.Errorf("refused lines stored something: depth %d", depth)
+	}
+}
+
+// A file with a bad line is refused whole, naming the line, before anything
+// is stored; lines without an id get the same id on every run, so a second
+// run of the same file publishes nothing new.
+func TestPrepareLinesAndRerun(t *testing.T) {
+	p, box, _ := newTestProducer(t, catalogConfig("ndjson-rerun"), WithMaxMessageSize(1<<20))
+	line := func(key string) string {
+		return `{"event_type": "` + schema.EventCourseCatalogInfoChanged + `", "data": {"catalog_info": {"course_key": "` + key +
+			`", "name": "n", "schedule_data": {"start": "2026-09-01T00:00:00+00:00", "pacing": "self", "end": null,` +
+			` "enrollment_start": null, "enrollment_end": null}, "hidden": false, "invitation_only": false}}}`
+	}
+	file := line("course-v1:edX+R+1") + "\n\n" + line("course-v1:edX+R+2") + "\n" +
+		strings.Replace(line("course-v1:edX+R+3"), `"hidden": false`, `"hidden": "no"`, 1) + "\n"
+	lines, err := ReadNDJSON(strings.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = PrepareLines(lines)
+	var le *LineError
+	if !errors.As(err, &le) || le.Line != 4 || !strings.Contains(err.Error(), "catalog_info.hidden") {
+		t.Fatalf("PrepareLines: %v, want line 4 naming catalog_info.hidden", err)
+	}
+
+	var good []string
+	for i := 0; i < 25; i++ {
+		good = append(good, line(fmt.Sprintf("course-v1:edX+R+%d", i)))
+	}
+	publish := func() (published, duplicates int, ids []string) {
+		t.Helper()
+		lines, err := ReadNDJSON(strings.NewReader(strings.Join(good, "\n")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		events, err := PrepareLines(lines)
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := 0
+		err = p.PublishAll(context.Background(), events, 10, func(done int, acc []Accepted) {
+			calls++
+			for _, a := range acc {
+				ids = append(ids, a.EventID)
+				if a.Duplicate {
+					duplicates++
+				} else {
+					published++
+				}
+			}
+		})
+		if err != nil || calls != 3 {
+			t.Fatalf("PublishAll: %v after %d groups, want 3", err, calls)
+		}
+		return published, duplicates, ids
+	}
+	pub1, dup1, ids1 := publish()
+	pub2, dup2, ids2 := publish()
+	if pub1 != 25 || dup1 != 0 || pub2 != 0 || dup2 != 25 {
+		t.Fatalf("first run %d published %d duplicates, second %d/%d; want 25/0 then 0/25", pub1, dup1, pub2, dup2)
+	}
+	if strings.Join(ids1, ",") != strings.Join(ids2, ",") || box.Stats().Depth != 25 {
+		t.Fatalf("ids differ between runs or depth %d != 25", box.Stats().Depth)
+	}
+	if StableID("a", []byte(`{"x": 1}`)) != StableID("a", []byte(`{"x":1}`)) || StableID("a", []byte(`{"x":1}`)) == StableID("b", []byte(`{"x":1}`)) {
+		t.Error("StableID must ignore JSON spacing and depend on the event type")
+	}
+}
+
+// A batch error's index counts from the first event, not from its group.
+func TestPublishAllErrorIndex(t *testing.T) {
+	p, _, _ := newTestProducer(t, catalogConfig("ndjson-index"))
+	events := make([]Outgoing, 7)
+	for i := range events {
+		events[i] = Outgoing{Meta: schema.NewMetadata(schema.EventCourseCatalogInfoChanged), Data: catalogEvent(fmt.Sprintf("course-v1:edX+I+%d", i), "n")}
+	}
+	events[5].Data = "not an event"
+	err := p.PublishAll(context.Background(), events, 2, nil)
+	var be *BatchError
+	if !errors.As(err, &be) || be.Index != 5 {
+		t.Fatalf("PublishAll: %v, want the error at event index 5", err)
 	}
 }

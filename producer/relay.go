@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/edxbus/edxbus/bus"
@@ -29,7 +30,15 @@ type Relay struct {
 	maxWait time.Duration
 	// reconnectMax caps the transport's reconnection backoff.
 	reconnectMax time.Duration
-	producers    map[string]bus.Sender // by topic + "\x00" + event type
+	// startWait is how long Start waits for the broker before it leaves
+	// connecting to the background.
+	startWait time.Duration
+	producers map[string]bus.Sender // by topic + "\x00" + event type; only the run loop touches it after Start
+
+	// connErr is why the relay is not sending: the broker unreachable or
+	// refusing a sender (nil once every sender is made).
+	connMu  sync.Mutex
+	connErr error
 
 	cancel   context.CancelFunc
 	done     chan struct{}
@@ -66,6 +75,11 @@ func WithMaxReconnectDelay(d time.Duration) RelayOption {
 	return func(r *Relay) { r.reconnectMax = d }
 }
 
+// WithStartWait sets how long Start waits for the broker to accept the
+// relay's senders before it returns and goes on connecting in the
+// background (default 5 s).
+func WithStartWait(d time.Duration) RelayOption { return func(r *Relay) { r.startWait = d } }
+
 // DefaultProducerName is "edxbus-<host>-<hash of the outbox path>": stable
 // for one outbox on one machine, distinct between outboxes.
 func DefaultProducerName(outboxPath string) string {
@@ -82,7 +96,7 @@ func DefaultProducerName(outboxPath string) string {
 // sending through t.
 func NewRelay(t bus.Transport, p *Producer, opts ...RelayOption) *Relay {
 	r := &Relay{bus: t, box: p.box, p: p, name: "edxbus-producer", log: p.log, batch: 500,
-		backoff: 200 * time.Millisecond, maxWait: 10 * time.Second, reconnectMax: 10 * time.Second, producers: map[string]bus.Sender{}}
+		backoff: 200 * time.Millisecond, maxWait: 10 * time.Second, reconnectMax: 10 * time.Second, startWait: 5 * time.Second, producers: map[string]bus.Sender{}}
 	for _, o := range opts {
 		o(r)
 	}
@@ -90,29 +104,151 @@ func NewRelay(t bus.Transport, p *Producer, opts ...RelayOption) *Relay {
 }
 
 // Start creates a sender for every enabled topic and event type, each
-// declaring the event's Avro schema, so a schema the broker refuses
-// (IncompatibleSchema) fails here with the broker's message instead of
-// silently per event. Then it starts draining the outbox.
+// declaring the event's Avro schema, and starts draining the outbox.
+//
+// A broker that answers and refuses a sender (IncompatibleSchema, not
+// authorised) fails Start with the broker's message, before the caller
+// accepts anything. A broker that does not answer within the start wait
+// (WithStartWait) does not: Start returns, the caller accepts events into
+// the outbox, and the relay keeps connecting in the background, sending
+// nothing until every sender is made. If the broker, once back, refuses a
+// sender, the events stay in the outbox (nothing is dropped): the relay
+// logs the refusal, Status reports it, and it tries again with backoff
+// until the schema or the permission is fixed.
 func (r *Relay) Start(ctx context.Context) error {
-	for _, eventType := range sortedKeys(r.p.routes) {
-		for _, rt := range r.p.routes[eventType] {
-			prod, err := r.bus.NewSender(ctx, r.senderOptions(rt.topic, eventType, rt.event))
-			if err != nil {
-				r.closeProducers()
-				return fmt.Errorf("producer for %s on %s: %w", eventType, rt.topic, err)
-			}
-			r.producers[rt.topic+"\x00"+eventType] = prod
-		}
+	startCtx, cancelStart := context.WithTimeout(ctx, r.startWait)
+	err := r.ping(startCtx)
+	if err == nil {
+		err = r.connect(startCtx)
+	}
+	cancelStart()
+	var down *brokerDownError
+	switch {
+	case err == nil:
+	case (errors.As(err, &down) || errors.Is(err, context.DeadlineExceeded)) && ctx.Err() == nil:
+		r.setStatus(fmt.Errorf("broker not reachable: %w", err))
+		r.log.Warn().Err(err).Dur("waited", r.startWait).
+			Msg("broker not reachable; accepting events into the outbox and sending them once it is back")
+	default:
+		r.closeProducers()
+		return err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
 	r.done = make(chan struct{})
 	r.receipts = make(chan uint64, 4*r.batch)
 	r.drained = make(chan struct{})
+	r.watchStatus()
 	go r.deleteLoop()
 	go r.run(runCtx)
-	r.log.Info().Int("producers", len(r.producers)).Str("producer_name", r.name).Msg("relay started")
+	if err == nil {
+		r.log.Info().Int("producers", len(r.producers)).Str("producer_name", r.name).Msg("relay started")
+	}
 	return nil
+}
+
+// brokerDownError: the transport could not reach the broker at all.
+type brokerDownError struct{ err error }
+
+func (e *brokerDownError) Error() string { return e.err.Error() }
+func (e *brokerDownError) Unwrap() error { return e.err }
+
+// ping asks a transport that can tell (a bus.Transport with Ping) whether
+// the broker takes connections, so that a broker known to be down costs
+// no start wait.
+func (r *Relay) ping(ctx context.Context) error {
+	p, ok := r.bus.(interface{ Ping(context.Context) error })
+	if !ok {
+		return nil
+	}
+	if err := p.Ping(ctx); err != nil {
+		return &brokerDownError{err}
+	}
+	return nil
+}
+
+// connect makes the senders not made yet.
+func (r *Relay) connect(ctx context.Context) error {
+	for _, eventType := range sortedKeys(r.p.routes) {
+		for _, rt := range r.p.routes[eventType] {
+			k := rt.topic + "\x00" + eventType
+			if r.producers[k] != nil {
+				continue
+			}
+			prod, err := r.bus.NewSender(ctx, r.senderOptions(rt.topic, eventType, rt.event))
+			if err != nil {
+				return fmt.Errorf("producer for %s on %s: %w", eventType, rt.topic, err)
+			}
+			r.producers[k] = prod
+		}
+	}
+	r.setStatus(nil)
+	return nil
+}
+
+// connectInBackground makes the senders Start could not, retrying with
+// backoff; it returns false only when ctx ends.
+func (r *Relay) connectInBackground(ctx context.Context) bool {
+	wait := r.backoff
+	for {
+		attempt, cancel := context.WithTimeout(ctx, max(r.startWait, r.maxWait))
+		err := r.connect(attempt)
+		cancel()
+		if err == nil {
+			r.log.Info().Int("producers", len(r.producers)).Str("producer_name", r.name).
+				Int("records_waiting", r.box.Stats().Depth).Msg("relay connected; sending the outbox")
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		r.setStatus(err)
+		ev := r.log.Warn()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			// The broker answered and said no: only an operator can fix it.
+			ev = r.log.Error()
+		}
+		ev.Err(err).Int("records_waiting", r.box.Stats().Depth).Dur("retry_in", wait).
+			Msg("relay cannot send yet; the events stay in the outbox")
+		sleep(ctx, wait)
+		wait = min(2*wait, r.maxWait)
+	}
+}
+
+// watchStatus exports Status as edxbus_producer_relay_sending.
+func (r *Relay) watchStatus() {
+	if r.p.m.reg == nil {
+		return
+	}
+	g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edxbus_producer_relay_sending",
+		Help: "1 while the relay has a sender for every route, 0 while it cannot send (broker unreachable since start, or refusing a sender)."},
+		func() float64 {
+			if r.Status() != nil {
+				return 0
+			}
+			return 1
+		})
+	if err := r.p.m.reg.Register(g); err != nil {
+		// A relay started again on the same producer: the first gauge stays.
+		var already prometheus.AlreadyRegisteredError
+		if !errors.As(err, &already) {
+			r.log.Warn().Err(err).Msg("relay status gauge not registered")
+		}
+	}
+}
+
+func (r *Relay) setStatus(err error) {
+	r.connMu.Lock()
+	r.connErr = err
+	r.connMu.Unlock()
+}
+
+// Status is nil while the relay has every sender it needs, or why it is
+// not sending (broker unreachable since start, or refusing a sender).
+func (r *Relay) Status() error {
+	r.connMu.Lock()
+	defer r.connMu.Unlock()
+	return r.connErr
 }
 
 // senderOptions are those of the relay's sender for one topic and event
@@ -145,6 +281,9 @@ func (r *Relay) producerName(topic, eventType string) string {
 // gone; what is resent is deduplicated by the broker).
 func (r *Relay) run(ctx context.Context) {
 	defer close(r.done)
+	if r.Status() != nil && !r.connectInBackground(ctx) {
+		return
+	}
 	var after uint64
 	wait := r.backoff
 	for {

@@ -2,10 +2,12 @@ package pulsarbus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,10 +100,11 @@ func Wrap(client pulsar.Client, adminURL string, admin *http.Client) *Transport 
 // every request).
 func (t *Transport) AdminClient() *http.Client { return t.admin }
 
-// Ping reports whether the broker of the service URL accepts a TCP
-// connection now. The client reconnects on its own and says nothing while it
-// does, so this is what health checks ask: it answers within ctx's deadline
-// whatever the client's state. A wrapped client (no URL) is not checked.
+// Ping reports whether a broker of the service URL accepts a TCP
+// connection now (any one of a multi-host URL's). The client reconnects on
+// its own and says nothing while it does, so this is what health checks and
+// the relay's start ask: it answers within ctx's deadline whatever the
+// client's state. A wrapped client (no URL) is not checked.
 func (t *Transport) Ping(ctx context.Context) error {
 	if t.url == "" {
 		return nil
@@ -110,20 +113,23 @@ func (t *Transport) Ping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	host := u.Host
-	if u.Port() == "" {
-		port := "6650"
-		if u.Scheme == "pulsar+ssl" {
-			port = "6651"
+	port := "6650"
+	if u.Scheme == "pulsar+ssl" {
+		port = "6651"
+	}
+	var errs []error
+	for _, host := range strings.Split(u.Host, ",") {
+		if _, _, err := net.SplitHostPort(host); err != nil {
+			host = net.JoinHostPort(strings.Trim(host, "[]"), port)
 		}
-		host = net.JoinHostPort(u.Hostname(), port)
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", host)
+		if err == nil {
+			return c.Close()
+		}
+		errs = append(errs, fmt.Errorf("broker %s unreachable: %w", host, err))
 	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", host)
-	if err != nil {
-		return fmt.Errorf("broker %s unreachable: %w", host, err)
-	}
-	return c.Close()
+	return errors.Join(errs...)
 }
 
 // AdminURL is the admin REST base URL.

@@ -93,8 +93,27 @@ func TestPing(t *testing.T) {
 	if err := tr.Ping(ctx); err != nil {
 		t.Fatalf("listening: %v", err)
 	}
+	// A multi-host service URL is up while any one of its brokers is.
+	down, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	downAddr := down.Addr().String()
+	down.Close()
+	cfg.URL = "pulsar://" + downAddr + "," + addr
+	multi, err := pulsarbus.New(cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer multi.Close()
+	if err := multi.Ping(ctx); err != nil {
+		t.Fatalf("multi-host URL with one broker listening: %v", err)
+	}
 	l.Close()
 	if err := tr.Ping(ctx); err == nil || !strings.Contains(err.Error(), "unreachable") {
 		t.Fatalf("closed: %v", err)
+	}
+	if err := multi.Ping(ctx); err == nil || !strings.Contains(err.Error(), downAddr) || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("multi-host URL with no broker listening: %v, want both hosts named", err)
 	}
 }
