@@ -44,6 +44,8 @@ type ConsumerConfig struct {
 	// PublisherEnabled false logs catalog events and applies nothing, like
 	// Discovery's publisher switch.
 	PublisherEnabled bool
+	// LogEachEvent logs the line per handled event at info (else debug).
+	LogEachEvent bool
 	// ReplayFrom, RFC 3339, rewinds the subscription at start, once: a
 	// restart with the same value does not rewind again.
 	ReplayFrom string
@@ -106,7 +108,7 @@ func DefaultConsumerConfig() ConsumerConfig {
 		Subscription: "discovery", Type: bus.Shared, EventTypes: strings.Join(handlers.EventTypes(), ","),
 		Start: bus.Earliest, Workers: 8, MaxDeliveries: 5, NackBackoff: time.Second, NackBackoffMax: time.Minute,
 		DedupeTTL: 7 * 24 * time.Hour, DedupeLease: 30 * time.Second, DedupeUnavailable: consumer.DedupeWait,
-		PublisherEnabled: true, Store: DefaultStoreConfig(), Deliver: DeliverConfig{Timeout: 10 * time.Second, Concurrency: 16},
+		PublisherEnabled: true, LogEachEvent: true, Store: DefaultStoreConfig(), Deliver: DeliverConfig{Timeout: 10 * time.Second, Concurrency: 16},
 	}
 }
 
@@ -125,6 +127,7 @@ func (c *ConsumerConfig) RegisterFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.DedupeTTL, "dedupe-ttl", c.DedupeTTL, "how long Redis remembers a handled event id")
 	fs.DurationVar(&c.DedupeLease, "dedupe-lease", c.DedupeLease, "how long a consumer holds an event it is handling")
 	fs.Var(&c.DedupeUnavailable, "dedupe-unavailable", "while Redis is down: wait (stop, back off, not ready) or bypass (rely on the store alone)")
+	fs.BoolVar(&c.LogEachEvent, "log-each-event", c.LogEachEvent, "log one info line per event handled (id, type, outcome); false logs it at debug")
 	fs.BoolVar(&c.PublisherEnabled, "publisher-enabled", c.PublisherEnabled, "apply catalog events (false: log and skip them, like Discovery's publisher switch)")
 	c.Store.RegisterFlags(fs)
 	c.Redis.RegisterFlags(fs)
@@ -319,7 +322,11 @@ func BuildConsumer(ctx context.Context, c ConsumerConfig, p PulsarConfig, t bus.
 		side.Close()
 		return nil, err
 	}
-	opts := []consumer.Option{consumer.WithLogger(log), consumer.WithMetrics(reg),
+	eventLevel := zerolog.InfoLevel
+	if !c.LogEachEvent {
+		eventLevel = zerolog.DebugLevel
+	}
+	opts := []consumer.Option{consumer.WithLogger(log), consumer.WithMetrics(reg), consumer.WithEventLogLevel(eventLevel),
 		consumer.WithDeduper(side.Dedupe), consumer.WithSignals(signals...)}
 	if !cfg.ReplayFrom.IsZero() {
 		var rewound func(context.Context)

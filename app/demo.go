@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/edxbus/edxbus/bus"
+	"github.com/edxbus/edxbus/consumer"
 	"github.com/edxbus/edxbus/producer"
 	"github.com/edxbus/edxbus/schema"
 )
@@ -155,5 +156,25 @@ func (d *DemoFeed) sendDuplicate(ctx context.Context, dup bus.Sender, ev *schema
 	_, err = dup.Send(ctx, &bus.OutgoingMessage{Payload: payload, Key: r.key, Properties: r.lastMeta.Properties(), EventTime: r.lastMeta.Time})
 	if err == nil {
 		d.published.Add(1)
+	}
+}
+
+// DemoDeadLetters is a log hook for the demo's consumer: the demo sends a
+// poison event every 40 edits on purpose, so the first dead letter is
+// logged in full with a note, and the later ones only counted in the
+// demo's summary line, instead of an error line every two seconds.
+func DemoDeadLetters() zerolog.Hook { return &demoDeadLetters{} }
+
+type demoDeadLetters struct{ seen atomic.Int64 }
+
+func (h *demoDeadLetters) Run(e *zerolog.Event, level zerolog.Level, msg string) {
+	if msg != consumer.LogDeadLettered {
+		return
+	}
+	switch h.seen.Add(1) {
+	case 1:
+		e.Str("note", "the demo sends a poison event every 40 edits; later dead letters are counted in the summary (edxbus dlq list shows them)")
+	default:
+		e.Discard()
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 
 	"github.com/edxbus/edxbus/consumer/dedupe"
@@ -124,4 +125,21 @@ func runMiniredisClock(m *miniredis.Miniredis, every time.Duration) (stop func()
 func isRedisAuthError(err error) bool {
 	msg := err.Error()
 	return strings.HasPrefix(msg, "WRONGPASS") || strings.HasPrefix(msg, "NOAUTH") || strings.Contains(msg, "NOPERM")
+}
+
+// RouteRedisLogs sends go-redis' own log lines (a pool that cannot dial,
+// say) into log as warnings with component=redis-client, instead of its
+// default plain lines on stderr. While Redis is down it would print one per
+// failed call, so at most 5 lines pass per 10 s; the consumer's own
+// "dedupe Redis unavailable" line says when it began and ended. go-redis
+// keeps one logger per process, so the last call wins.
+func RouteRedisLogs(log zerolog.Logger) {
+	redis.SetLogger(redisLogger{log.With().Str("component", "redis-client").Logger().
+		Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second})})
+}
+
+type redisLogger struct{ l zerolog.Logger }
+
+func (r redisLogger) Printf(_ context.Context, format string, v ...interface{}) {
+	r.l.Warn().Msg(strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: "))
 }

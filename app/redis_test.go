@@ -1,13 +1,19 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/edxbus/edxbus/internal/testenv"
 )
 
 // The in-process Redis expires keys on the wall clock: a lease lapses and a
@@ -62,4 +68,44 @@ func TestOpenRedisRefusesWrongCredentials(t *testing.T) {
 	if _, _, err := (RedisConfig{}).Open(false); err == nil || !strings.Contains(err.Error(), "--redis-url is required") {
 		t.Fatalf("no URL and no embedded Redis allowed: %v", err)
 	}
+}
+
+// go-redis' own lines (here: a pool that cannot dial) come out of the
+// structured log, not as plain lines on stderr.
+func TestRedisClientLogsAreStructured(t *testing.T) {
+	var buf syncBuffer
+	RouteRedisLogs(zerolog.New(&buf))
+	t.Cleanup(func() { RouteRedisLogs(zerolog.Nop()) })
+	rc := redis.NewClient(&redis.Options{Addr: testenv.FreeAddr(t), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer rc.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(buf.String(), "dial") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no go-redis line reached the log: %q", buf.String())
+		}
+		_ = rc.Ping(context.Background()).Err()
+	}
+	line := strings.SplitN(buf.String(), "\n", 2)[0]
+	var fields map[string]any
+	if err := json.Unmarshal([]byte(line), &fields); err != nil || fields["component"] != "redis-client" || fields["level"] != "warn" {
+		t.Fatalf("go-redis line %q: %v", line, err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the client's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

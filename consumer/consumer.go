@@ -26,8 +26,10 @@ type Consumer struct {
 	signals  []schema.Emitter
 	emitters map[string]schema.Emitter
 	log      zerolog.Logger
-	m        *metrics
-	dlq      *dlq.Writer
+	// eventLevel is the level of the line per handled event.
+	eventLevel zerolog.Level
+	m          *metrics
+	dlq        *dlq.Writer
 	// steps is recover → decode → dedupe → handle, composed once in New;
 	// settle carries out what they decide (retry or dead-letter included).
 	steps handleFunc
@@ -46,6 +48,11 @@ type Option func(*Consumer)
 
 // WithLogger sets the logger.
 func WithLogger(l zerolog.Logger) Option { return func(c *Consumer) { c.log = l } }
+
+// WithEventLogLevel sets the level of the one line logged per event
+// handled (default info; the demo, which prints its own summary, uses
+// debug).
+func WithEventLogLevel(l zerolog.Level) Option { return func(c *Consumer) { c.eventLevel = l } }
 
 // WithMetrics registers the consumer's metrics on r.
 func WithMetrics(r prometheus.Registerer) Option { return func(c *Consumer) { c.m = newMetrics(r) } }
@@ -82,7 +89,7 @@ func New(t bus.Transport, cfg Config, opts ...Option) (*Consumer, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("consumer config: %w", err)
 	}
-	c := &Consumer{cfg: cfg, t: t, dedupe: NoDedupe{}, emitters: map[string]schema.Emitter{}, log: zerolog.Nop(),
+	c := &Consumer{cfg: cfg, t: t, dedupe: NoDedupe{}, emitters: map[string]schema.Emitter{}, log: zerolog.Nop(), eventLevel: zerolog.InfoLevel,
 		dlq: dlq.NewWriter(t, cfg.MaxReconnectDelay)}
 	for _, o := range opts {
 		o(c)

@@ -1,9 +1,12 @@
 package consumer_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -44,6 +47,8 @@ type rig struct {
 	redis    redis.UniversalClient
 	mini     *miniredis.Miniredis
 	prod     pulsar.Producer
+	// log, when set, receives the consumers' log lines.
+	log io.Writer
 }
 
 func newRig(t testing.TB, useMiniredis bool) *rig {
@@ -137,7 +142,11 @@ func (r *rig) startWith(name string, mutate func(*consumer.Config), before, afte
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	c, err := consumer.New(r.transport(), cfg, consumer.WithDeduper(d), consumer.WithSignals(signals...))
+	opts := []consumer.Option{consumer.WithDeduper(d), consumer.WithSignals(signals...)}
+	if r.log != nil {
+		opts = append(opts, consumer.WithLogger(zerolog.New(r.log)))
+	}
+	c, err := consumer.New(r.transport(), cfg, opts...)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -223,6 +232,62 @@ func TestDuplicateAndOlderEvents(t *testing.T) {
 	if got := r.outcomes.Count("catalog", "stale"); got != 1 {
 		t.Fatalf("stale %v, want 1", got)
 	}
+}
+
+// Every event handled gets one info line with its id, type and outcome.
+func TestOneInfoLinePerHandledEvent(t *testing.T) {
+	r := newRig(t, true)
+	var out lockedBuffer
+	r.log = &out
+	r.start("c1", nil)
+	first := metaAt(time.Now().UTC().Add(-time.Minute))
+	r.publish(first, catalogValue("course-v1:edX+L+1", "one", false))
+	r.publish(first, catalogValue("course-v1:edX+L+1", "one", false)) // the same event again
+	type line struct{ Level, Message, EventID, EventType, Outcome string }
+	lines := func() []line {
+		var ls []line
+		for _, raw := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			var l struct {
+				Level     string `json:"level"`
+				Message   string `json:"message"`
+				EventID   string `json:"event_id"`
+				EventType string `json:"event_type"`
+				Outcome   string `json:"outcome"`
+			}
+			if json.Unmarshal([]byte(raw), &l) == nil && l.Message == "event handled" {
+				ls = append(ls, line(l))
+			}
+		}
+		return ls
+	}
+	eventually(t, "two lines for the event", func() bool { return len(lines()) == 2 })
+	ls := lines()
+	for _, l := range ls {
+		if l.Level != "info" || l.EventID != first.ID || l.EventType != schema.EventCourseCatalogInfoChanged {
+			t.Fatalf("line %+v", l)
+		}
+	}
+	if ls[0].Outcome+","+ls[1].Outcome != "applied,duplicate" {
+		t.Fatalf("outcomes %s, %s; want applied then duplicate", ls[0].Outcome, ls[1].Outcome)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the consumer's workers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func TestPoisonGoesToTheDeadLetterTopicAndTheStreamGoesOn(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/edxbus/edxbus/bus"
 	"github.com/edxbus/edxbus/consumer/dedupe"
 	"github.com/edxbus/edxbus/consumer/dlq"
@@ -244,8 +246,15 @@ func (c *Consumer) settle(ctx context.Context, d *delivery, v verdict) {
 	c.m.count(d.label, v.outcome)
 	if v.outcome == applied {
 		c.m.endToEnd.Observe(time.Since(d.meta.Time).Seconds())
-		c.log.Debug().Str("event_id", d.meta.ID).Str("event_type", d.meta.EventType).Dur("took", time.Since(d.start)).Msg("event handled")
 	}
+	// One line per event handled, at info by default: what an operator
+	// follows an event by. A busy nack is not handled yet (it comes back).
+	level := c.eventLevel
+	if v.outcome == busy {
+		level = zerolog.DebugLevel
+	}
+	c.log.WithLevel(level).Str("event_id", d.meta.ID).Str("event_type", d.meta.EventType).Str("outcome", v.outcome.String()).
+		Int("delivery", d.msg.RedeliveryCount()+1).Dur("took", time.Since(d.start)).Msg("event handled")
 	if v.pause > 0 {
 		time.Sleep(v.pause)
 	}
@@ -266,7 +275,7 @@ func (c *Consumer) fail(ctx context.Context, d *delivery, f failure) {
 	log := c.log.With().Str("event_id", d.meta.ID).Str("event_type", d.meta.EventType).Str("topic", msg.Topic()).
 		Str("message_id", msg.ID().String()).Int("delivery", deliveries).Str("kind", f.kind).Err(f.err).Logger()
 	if !f.permanent && deliveries < c.cfg.MaxDeliveries {
-		log.Warn().Msg("handling failed; will retry")
+		log.Warn().Str("outcome", retried.String()).Msg("handling failed; will retry")
 		c.m.count(d.label, retried)
 		c.sub.Nack(msg)
 		return
@@ -297,9 +306,13 @@ func (c *Consumer) fail(ctx context.Context, d *delivery, f failure) {
 		log.Warn().AnErr("redis_error", err).Msg("could not record the dead letter in Redis; a redelivery would be dead-lettered again")
 	}
 	c.m.count(d.label, deadLettered)
-	log.Error().Msg("dead-lettered")
+	log.Error().Str("outcome", deadLettered.String()).Msg(LogDeadLettered)
 	c.ack(d)
 }
+
+// LogDeadLettered is the message of the error line logged for each dead
+// letter, for log filters and alerts to match.
+const LogDeadLettered = "dead-lettered"
 
 // metricEventType is the event type to label metrics with: a registered one,
 // or "unknown". A message's ce_type is anything its producer wrote, so

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/apache/pulsar-client-go/pulsar/backoff"
+	"github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/rs/zerolog"
 
 	"github.com/edxbus/edxbus/bus"
@@ -235,5 +238,25 @@ func TestClosingNoiseIsDebug(t *testing.T) {
 	l.Errorf("Failed to create consumer at reconnect: %v", "boom")
 	if !strings.Contains(buf.String(), `"level":"error"`) {
 		t.Fatalf("a real error was not logged as one: %q", buf.String())
+	}
+}
+
+// The client's address fields read as addresses, not as Go structs, and a
+// URL's password is not logged.
+func TestClientLogFieldsAreReadable(t *testing.T) {
+	var buf bytes.Buffer
+	l := pulsarLogger{l: zerolog.New(&buf), refusals: &Refusals{}}
+	remote := &url.URL{Scheme: "pulsar", Host: "broker:6650", User: url.UserPassword("u", "s3cret")}
+	l.WithField("remote_addr", remote).
+		WithFields(log.Fields{"local_addr": &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5555}, "cause": errors.New("boom"), "n": 3}).
+		Warn("Failed to connect to broker.")
+	out := buf.String()
+	for _, want := range []string{`"remote_addr":"pulsar://u:xxxxx@broker:6650"`, `"local_addr":"127.0.0.1:5555"`, `"cause":"boom"`, `"n":3`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log line lacks %s: %s", want, out)
+		}
+	}
+	if strings.Contains(out, "Scheme") || strings.Contains(out, "s3cret") {
+		t.Errorf("log line dumps a struct or the password: %s", out)
 	}
 }

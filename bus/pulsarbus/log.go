@@ -2,6 +2,7 @@ package pulsarbus
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"sync/atomic"
 
@@ -60,14 +61,34 @@ func (p pulsarLogger) with(l zerolog.Logger) pulsarLogger {
 func (p pulsarLogger) SubLogger(f log.Fields) log.Logger {
 	ctx := p.l.With()
 	for k, v := range f {
-		ctx = ctx.Interface(k, v)
+		ctx = withField(ctx, k, v)
 	}
 	return p.with(ctx.Logger())
 }
 func (p pulsarLogger) WithFields(f log.Fields) log.Entry { return p.SubLogger(f).(pulsarLogger) }
 func (p pulsarLogger) WithField(name string, value interface{}) log.Entry {
-	return p.with(p.l.With().Interface(name, value).Logger())
+	return p.with(withField(p.l.With(), name, value).Logger())
 }
+
+// withField adds a client field as a value an operator reads: the client
+// logs addresses as *url.URL and net.Addr, which would otherwise appear as
+// JSON dumps of Go structs. A URL's password is never shown.
+func withField(ctx zerolog.Context, k string, v interface{}) zerolog.Context {
+	switch v := v.(type) {
+	case *url.URL:
+		if v == nil {
+			return ctx.Str(k, "")
+		}
+		return ctx.Str(k, v.Redacted())
+	case error:
+		return ctx.AnErr(k, v)
+	case fmt.Stringer:
+		return ctx.Stringer(k, v)
+	default:
+		return ctx.Interface(k, v)
+	}
+}
+
 func (p pulsarLogger) WithError(err error) log.Entry {
 	return p.with(p.l.With().Err(err).Logger())
 }

@@ -82,7 +82,13 @@ underscores), e.g. --redis-url is EDXBUS_REDIS_URL.`,
 func newRootCommand() *cobra.Command { return newCLI().root }
 
 // logger is the process logger, on stderr.
-func (c *cli) logger() (zerolog.Logger, error) { return c.log.Logger(os.Stderr) }
+func (c *cli) logger() (zerolog.Logger, error) {
+	log, err := c.log.Logger(os.Stderr)
+	if err == nil {
+		app.RouteRedisLogs(log)
+	}
+	return log, err
+}
 
 // connect validates p, builds the logger and connects: the preamble of
 // every command that talks to a Pulsar cluster.

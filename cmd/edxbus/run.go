@@ -60,6 +60,9 @@ every few seconds. Ctrl-C shuts down cleanly; running again resumes from the sam
 			if err != nil {
 				return err
 			}
+			if demo && !cmd.Flags().Changed("log-each-event") {
+				co.LogEachEvent = false // the demo's summary says what happened
+			}
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
 			brk, err := app.StartBroker(context.WithoutCancel(ctx), b, log.With().Str("component", "broker").Logger())
@@ -80,7 +83,11 @@ every few seconds. Ctrl-C shuts down cleanly; running again resumes from the sam
 				return err
 			}
 			defer prod.Close(5 * time.Second)
-			cons, err := app.BuildConsumer(ctx, co, p, transport, reg, log, true)
+			consLog := log
+			if demo {
+				consLog = log.Hook(app.DemoDeadLetters())
+			}
+			cons, err := app.BuildConsumer(ctx, co, p, transport, reg, consLog, true)
 			if err != nil {
 				return err
 			}
