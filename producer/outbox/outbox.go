@@ -295,13 +295,12 @@ func (o *Outbox) Delete(seqs ...uint64) error {
 			if v == nil {
 				continue
 			}
-			r, err := decodeRecord(v)
+			key, err := recordDedupeKey(v)
 			if err != nil {
 				return fmt.Errorf("record %d: %w", seq, err)
 			}
 			removedBytes += int64(len(v))
 			removed++
-			key := []byte(r.dedupeKey())
 			if err := records.Delete(uintKey(seq)); err != nil {
 				return err
 			}

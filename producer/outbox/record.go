@@ -160,3 +160,34 @@ func (d *decoder) bytes() []byte {
 }
 
 func (d *decoder) string() string { return string(d.bytes()) }
+
+// view is the next field without a copy, valid while b is.
+func (d *decoder) view() []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > maxField || n > uint64(len(d.b)) {
+		d.err = fmt.Errorf("field of %d bytes with %d left", n, len(d.b))
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+// recordDedupeKey is decodeRecord(b).dedupeKey() without decoding the rest
+// of the record (its payload above all): what Delete needs of each record.
+func recordDedupeKey(b []byte) ([]byte, error) {
+	d := decoder{b: b}
+	if v := d.byte(); v != recordVersion && d.err == nil {
+		d.err = fmt.Errorf("unknown record version %d", v)
+	}
+	d.uvarint()
+	id, _, topic := d.view(), d.view(), d.view()
+	if d.err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, d.err)
+	}
+	key := make([]byte, 0, len(topic)+1+len(id))
+	return append(append(append(key, topic...), 0), id...), nil
+}

@@ -53,5 +53,10 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err != nil || fmt.Sprint(again) != fmt.Sprint(r) {
 			t.Fatalf("a decoded record does not round-trip: %v", err)
 		}
+		// Delete's shortcut reads the same key as a full decode.
+		key, err := recordDedupeKey(b)
+		if err != nil || string(key) != r.dedupeKey() {
+			t.Fatalf("recordDedupeKey: %q, %v; want %q", key, err, r.dedupeKey())
+		}
 	})
 }
