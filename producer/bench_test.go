@@ -133,3 +133,32 @@ func BenchmarkRelayDrain(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkPrepareAndAppend is `produce --file`'s accepting half: NDJSON
+// lines parsed against their schema (PrepareLines) and appended to an
+// fsyncing outbox in groups of 1000 (PublishAll), no relay running.
+func BenchmarkPrepareAndAppend(b *testing.B) {
+	p, _, _ := newTestProducer(b, catalogConfig("append"), WithMaxMessageSize(1<<20))
+	var text strings.Builder
+	for i := 0; i < b.N; i++ {
+		data := strings.ReplaceAll(strings.Replace(catalogJSON, "DemoX", fmt.Sprintf("A%d", i), 1), "\n", "")
+		fmt.Fprintf(&text, "{\"event_type\": %q, \"data\": %s}\n", schema.EventCourseCatalogInfoChanged, data)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	lines, err := ReadNDJSON(strings.NewReader(text.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	events, err := PrepareLines(lines)
+	if err != nil {
+		b.Fatal(err)
+	}
+	parsed := time.Since(start)
+	if err := p.PublishAll(context.Background(), events, 1000, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(parsed.Microseconds())/float64(b.N), "parse-µs/event")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}

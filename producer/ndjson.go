@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -78,19 +81,47 @@ func (e *LineError) Unwrap() error { return e.Err }
 // the outbox, the broker and the consumers recognise.
 func PrepareLines(lines []Line) ([]Outgoing, error) {
 	out := make([]Outgoing, len(lines))
-	for i, l := range lines {
-		if l.ID == "" {
-			l.ID = StableID(l.EventType, l.Data)
-		}
-		o, err := l.outgoing()
-		if err != nil {
-			n := l.number
-			if n == 0 {
-				n = i + 1
+	errs := make([]error, len(lines))
+	// Parsing is CPU-bound and the lines independent: one worker per CPU.
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(lines)/256))
+	var next atomic.Int64
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !failed.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= len(lines) {
+					return
+				}
+				l := lines[i]
+				if l.ID == "" {
+					l.ID = StableID(l.EventType, l.Data)
+				}
+				o, err := l.outgoing()
+				if err != nil {
+					n := l.number
+					if n == 0 {
+						n = i + 1
+					}
+					errs[i] = &LineError{Line: n, Err: err}
+					failed.Store(true)
+					return
+				}
+				out[i] = o
 			}
-			return nil, &LineError{Line: n, Err: err}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() {
+		// The first bad line in the file, whichever worker met it.
+		for _, err := range errs {
+			if err != nil {
+				return nil, err
+			}
 		}
-		out[i] = o
 	}
 	return out, nil
 }

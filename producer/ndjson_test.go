@@ -87,6 +87,24 @@ func TestPrepareLinesAndRerun(t *testing.T) {
 		t.Fatalf("PrepareLines: %v, want line 4 naming catalog_info.hidden", err)
 	}
 
+	// In a file large enough to be parsed in parallel, the first bad line
+	// is the one named.
+	var big []string
+	for i := 0; i < 3000; i++ {
+		l := line(fmt.Sprintf("course-v1:edX+Big+%d", i))
+		if i == 699 || i == 1499 {
+			l = strings.Replace(l, `"pacing": "self"`, `"pacing": 7`, 1)
+		}
+		big = append(big, l)
+	}
+	lines, err = ReadNDJSON(strings.NewReader(strings.Join(big, "\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = PrepareLines(lines); !errors.As(err, &le) || le.Line != 700 {
+		t.Fatalf("PrepareLines of 3000 lines: %v, want line 700 named", err)
+	}
+
 	var good []string
 	for i := 0; i < 25; i++ {
 		good = append(good, line(fmt.Sprintf("course-v1:edX+R+%d", i)))
