@@ -17,6 +17,7 @@ import (
 	"github.com/edxbus/edxbus/consumer"
 	"github.com/edxbus/edxbus/consumer/dedupe"
 	"github.com/edxbus/edxbus/consumer/push"
+	"github.com/edxbus/edxbus/producer"
 	"github.com/edxbus/edxbus/schema"
 	"github.com/edxbus/edxbus/store"
 	"github.com/edxbus/edxbus/store/handlers"
@@ -44,6 +45,8 @@ type ConsumerConfig struct {
 	// PublisherEnabled false logs catalog events and applies nothing, like
 	// Discovery's publisher switch.
 	PublisherEnabled bool
+	// MaxEventTimeSkew dead-letters events dated further ahead than this.
+	MaxEventTimeSkew time.Duration
 	// LogEachEvent logs the line per handled event at info (else debug).
 	LogEachEvent bool
 	// ReplayFrom, RFC 3339, rewinds the subscription at start, once: a
@@ -108,7 +111,7 @@ func DefaultConsumerConfig() ConsumerConfig {
 		Subscription: "discovery", Type: bus.Shared, EventTypes: strings.Join(handlers.EventTypes(), ","),
 		Start: bus.Earliest, Workers: 8, MaxDeliveries: 5, NackBackoff: time.Second, NackBackoffMax: time.Minute,
 		DedupeTTL: 7 * 24 * time.Hour, DedupeLease: 30 * time.Second, DedupeUnavailable: consumer.DedupeWait,
-		PublisherEnabled: true, LogEachEvent: true, Store: DefaultStoreConfig(), Deliver: DeliverConfig{Timeout: 10 * time.Second, Concurrency: 16},
+		PublisherEnabled: true, LogEachEvent: true, MaxEventTimeSkew: producer.DefaultMaxEventTimeSkew, Store: DefaultStoreConfig(), Deliver: DeliverConfig{Timeout: 10 * time.Second, Concurrency: 16},
 	}
 }
 
@@ -127,6 +130,7 @@ func (c *ConsumerConfig) RegisterFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.DedupeTTL, "dedupe-ttl", c.DedupeTTL, "how long Redis remembers a handled event id")
 	fs.DurationVar(&c.DedupeLease, "dedupe-lease", c.DedupeLease, "how long a consumer holds an event it is handling")
 	fs.Var(&c.DedupeUnavailable, "dedupe-unavailable", "while Redis is down: wait (stop, back off, not ready) or bypass (rely on the store alone)")
+	fs.DurationVar(&c.MaxEventTimeSkew, "max-event-time-skew", c.MaxEventTimeSkew, "dead-letter events whose time (ce_time) is further than this into the future, and (run) refuse them at the ingest (0: no limit)")
 	fs.BoolVar(&c.LogEachEvent, "log-each-event", c.LogEachEvent, "log one info line per event handled (id, type, outcome); false logs it at debug")
 	fs.BoolVar(&c.PublisherEnabled, "publisher-enabled", c.PublisherEnabled, "apply catalog events (false: log and skip them, like Discovery's publisher switch)")
 	c.Store.RegisterFlags(fs)
@@ -142,7 +146,7 @@ func (c ConsumerConfig) Resolve(p PulsarConfig) (consumer.Config, error) {
 	cfg := consumer.Config{
 		Subscription: c.Subscription, Type: c.Type, Start: c.Start, Workers: c.Workers,
 		MaxDeliveries: c.MaxDeliveries, NackBackoff: c.NackBackoff, NackBackoffMax: c.NackBackoffMax,
-		DedupeUnavailable: c.DedupeUnavailable, MaxReconnectDelay: p.MaxReconnectDelay, ReplayMode: c.ReplayMode,
+		DedupeUnavailable: c.DedupeUnavailable, MaxReconnectDelay: p.MaxReconnectDelay, ReplayMode: c.ReplayMode, MaxEventTimeSkew: c.MaxEventTimeSkew,
 	}
 	if c.DeadLetterTopic != "" {
 		cfg.DeadLetterTopic = p.FullTopic(c.DeadLetterTopic)

@@ -90,13 +90,17 @@ func (d *DemoFeed) Run(ctx context.Context) {
 		}
 		r := runs[rng.IntN(len(runs))]
 		switch n := rng.IntN(100); {
-		case i%40 == 39: // poison: a course key the catalog cannot hold
+		case i%40 == 39 && dup != nil: // poison: a course key the catalog cannot hold
+			// Sent around the producer, which refuses it: as a producer
+			// that does not check (an older service, another bus client)
+			// would.
 			bad := *r
 			bad.key = "demo:not-a-course-key"
-			d.send(ctx, &bad, time.Now())
+			bad.lastMeta = schema.NewMetadata(schema.EventCourseCatalogInfoChanged, schema.WithService("cms"))
+			d.sendDirect(ctx, dup, ev, &bad)
 			continue
 		case i%17 == 16 && r.lastMeta.ID != "" && dup != nil: // a producer retry: same event, same id
-			d.sendDuplicate(ctx, dup, ev, r)
+			d.sendDirect(ctx, dup, ev, r)
 			continue
 		case i%23 == 22 && r.lastMeta.ID != "": // out of order: an edit older than what the catalog holds
 			old := *r
@@ -147,13 +151,15 @@ func (d *DemoFeed) send(ctx context.Context, r *demoRun, at time.Time) schema.Me
 	return meta
 }
 
-func (d *DemoFeed) sendDuplicate(ctx context.Context, dup bus.Sender, ev *schema.Event, r *demoRun) {
+// sendDirect sends r's event with r.lastMeta through s, past the producer
+// and its checks: a retrying producer's duplicate, or the poison.
+func (d *DemoFeed) sendDirect(ctx context.Context, s bus.Sender, ev *schema.Event, r *demoRun) {
 	payload, err := ev.Encode(r.event())
 	if err != nil {
-		d.log.Warn().Err(err).Msg("demo: encode duplicate")
+		d.log.Warn().Err(err).Msg("demo: encode")
 		return
 	}
-	_, err = dup.Send(ctx, &bus.OutgoingMessage{Payload: payload, Key: r.key, Properties: r.lastMeta.Properties(), EventTime: r.lastMeta.Time})
+	_, err = s.Send(ctx, &bus.OutgoingMessage{Payload: payload, Key: r.key, Properties: r.lastMeta.Properties(), EventTime: r.lastMeta.Time})
 	if err == nil {
 		d.published.Add(1)
 	}

@@ -23,10 +23,13 @@ type IngestConfig struct {
 	TLSKeyFile   string
 }
 
-// DefaultIngestConfig: no auth, no rate limit (burst 100 once one is set),
-// 1 MiB bodies, plain HTTP.
+// DefaultIngestConfig: no auth, 2,000 requests/s per token (burst 4,000;
+// requests without a valid token share one such budget, so a flood of bad
+// tokens is slowed down), 1 MiB bodies, plain HTTP. A batch request
+// carries up to thousands of events, so the limit is far above what a
+// Studio or an LMS posts, and far below what a guessing loop would try.
 func DefaultIngestConfig() IngestConfig {
-	return IngestConfig{RateBurst: 100, MaxBodyBytes: 1 << 20}
+	return IngestConfig{RateLimit: 2000, RateBurst: 4000, MaxBodyBytes: 1 << 20}
 }
 
 // RegisterFlags binds the ingest's flags.

@@ -3,12 +3,18 @@ package app
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/edxbus/edxbus/internal/testenv"
+	"github.com/edxbus/edxbus/producer"
+	"github.com/edxbus/edxbus/producer/outbox"
+	"github.com/edxbus/edxbus/schema"
 )
 
 // The ingest and run refuse to take events from beyond loopback without
@@ -113,5 +119,47 @@ func copyFile(t *testing.T, src, dst string) {
 	}
 	if err := os.WriteFile(dst, b, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The default configuration limits the request rate: a loop of bad tokens
+// is answered 429 once the shared budget is spent (on main it got 401 at
+// any rate).
+func TestIngestIsRateLimitedByDefault(t *testing.T) {
+	dir := t.TempDir()
+	tokens := dir + "/tokens"
+	if err := os.WriteFile(tokens, []byte("the-real-token-of-studio\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := DefaultIngestConfig()
+	c.TokenFile = tokens
+	opts, err := c.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := outbox.Open(dir+"/outbox.db", outbox.WithNoSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer box.Close()
+	p, err := producer.New(producer.DefaultConfig(), box)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := producer.NewIngestHandler(p, opts...)
+	// The budget refills at RateLimit per second while the loop runs, so
+	// the loop goes on until the first 429 (a bound keeps a broken limit
+	// from looping for ever: at any speed above RateLimit requests/s the
+	// burst is spent well before it).
+	codes := map[int]int{}
+	for i := 0; i < 100*c.RateBurst && codes[http.StatusTooManyRequests] == 0; i++ {
+		req := httptest.NewRequest(http.MethodPost, "/v1/events/"+schema.EventCourseCatalogInfoChanged, strings.NewReader("{}"))
+		req.Header.Set("Authorization", "Bearer guess-"+strconv.Itoa(i))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		codes[rec.Code]++
+	}
+	if codes[http.StatusTooManyRequests] == 0 || codes[http.StatusUnauthorized] == 0 {
+		t.Fatalf("answers to bad-token requests: %v, want 401s then 429s", codes)
 	}
 }

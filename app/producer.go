@@ -14,6 +14,7 @@ import (
 	"github.com/edxbus/edxbus/bus"
 	"github.com/edxbus/edxbus/producer"
 	"github.com/edxbus/edxbus/producer/outbox"
+	"github.com/edxbus/edxbus/store/handlers"
 )
 
 // ProducerConfig is the producing side: the outbox, the routing of events
@@ -28,6 +29,8 @@ type ProducerConfig struct {
 	ProducerName   string
 	MaxOutbox      int
 	MaxMessageSize int
+	// MaxEventTimeSkew: how far into the future an event's time may be.
+	MaxEventTimeSkew time.Duration
 	// StartWait is how long start-up waits for the broker before the
 	// relay goes on connecting in the background (producer.WithStartWait).
 	StartWait time.Duration
@@ -35,7 +38,8 @@ type ProducerConfig struct {
 
 // DefaultProducerConfig keeps the outbox in dir.
 func DefaultProducerConfig(dir string) ProducerConfig {
-	return ProducerConfig{OutboxDir: dir, MaxOutbox: 100_000, MaxMessageSize: 5<<20 - 64<<10, StartWait: 5 * time.Second}
+	return ProducerConfig{OutboxDir: dir, MaxOutbox: 100_000, MaxMessageSize: 5<<20 - 64<<10, StartWait: 5 * time.Second,
+		MaxEventTimeSkew: producer.DefaultMaxEventTimeSkew}
 }
 
 // RegisterFlags binds the producer's flags.
@@ -45,6 +49,11 @@ func (c *ProducerConfig) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ProducerName, "producer-name", c.ProducerName, "stable Pulsar producer name for broker dedup (default: derived from host and outbox path)")
 	fs.IntVar(&c.MaxOutbox, "outbox-max-records", c.MaxOutbox, "records the outbox holds before callers get 503")
 	fs.IntVar(&c.MaxMessageSize, "max-event-size", c.MaxMessageSize, "largest encoded event accepted, in bytes")
+	// `run` has a consumer too, whose flag of the same name then covers both
+	// sides, copied by the command.
+	if fs.Lookup("max-event-time-skew") == nil {
+		fs.DurationVar(&c.MaxEventTimeSkew, "max-event-time-skew", c.MaxEventTimeSkew, "refuse events whose time (ce_time) is further than this into the future (0: no limit)")
+	}
 }
 
 // Routing is the producer configuration (the file's, or the default) placed
@@ -94,7 +103,9 @@ func BuildProducer(ctx context.Context, c ProducerConfig, p PulsarConfig, t bus.
 	if err != nil {
 		return nil, err
 	}
-	prod, err := producer.New(cfg, box, producer.WithLogger(log), producer.WithMetrics(reg), producer.WithMaxMessageSize(c.MaxMessageSize))
+	prod, err := producer.New(cfg, box, producer.WithLogger(log), producer.WithMetrics(reg), producer.WithMaxMessageSize(c.MaxMessageSize),
+		// Refuse at accept time what the consumer's handlers would refuse.
+		producer.WithValidator(handlers.Validate), producer.WithMaxEventTimeSkew(c.MaxEventTimeSkew))
 	if err != nil {
 		_ = box.Close()
 		return nil, err

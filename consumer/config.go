@@ -46,6 +46,10 @@ type Config struct {
 	// ReplayMode is how the messages a ReplayFrom rewind delivers again are
 	// handled (default ReplayDedupe).
 	ReplayMode ReplayMode
+	// MaxEventTimeSkew dead-letters an event whose time is further than
+	// this into the future (0: no limit): applied, it would make every
+	// later, legitimate edit of its key look stale.
+	MaxEventTimeSkew time.Duration
 	// ReplayFrom, when set, rewinds the subscription to this time at start,
 	// then keeps consuming.
 	ReplayFrom time.Time

@@ -206,6 +206,19 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// deadLetters subscribes to the discovery subscription's dead-letter topic
+// from its start; the subscription closes with the test.
+func (r *rig) deadLetters() pulsar.Consumer {
+	r.t.Helper()
+	dead, err := r.client.Subscribe(pulsar.ConsumerOptions{Topic: r.topic + "-discovery-DLQ", SubscriptionName: "inspect",
+		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(dead.Close)
+	return dead
+}
+
 func (r *rig) run(key string) (store.CourseRun, bool) {
 	run, err := r.store.CourseRun(context.Background(), key)
 	return run, err == nil
@@ -292,12 +305,7 @@ func (b *lockedBuffer) String() string {
 
 func TestPoisonGoesToTheDeadLetterTopicAndTheStreamGoesOn(t *testing.T) {
 	r := newRig(t, false)
-	dead, err := r.client.Subscribe(pulsar.ConsumerOptions{Topic: r.topic + "-discovery-DLQ", SubscriptionName: "inspect",
-		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dead.Close()
+	dead := r.deadLetters()
 	r.start("c1", nil)
 	t0 := time.Now().UTC().Add(-time.Hour)
 	// 1: no ce_id. 2: an event type no registry knows. 3: a course key the store refuses.
@@ -354,12 +362,7 @@ func TestTransientFailuresAreRetriedThenDeadLettered(t *testing.T) {
 		}
 		return nil
 	}
-	dead, err := r.client.Subscribe(pulsar.ConsumerOptions{Topic: r.topic + "-discovery-DLQ", SubscriptionName: "inspect",
-		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dead.Close()
+	dead := r.deadLetters()
 	r.start("c1", nil, flaky)
 	t0 := time.Now().UTC().Add(-time.Hour)
 	r.publish(metaAt(t0), catalogValue("course-v1:edX+Flaky+1", "fails twice", false))
@@ -557,12 +560,7 @@ func TestPanicIsDeadLetteredAndTheConsumerGoesOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dead, err := r.client.Subscribe(pulsar.ConsumerOptions{Topic: r.topic + "-discovery-DLQ", SubscriptionName: "inspect",
-		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dead.Close()
+	dead := r.deadLetters()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -587,5 +585,28 @@ func TestPanicIsDeadLetteredAndTheConsumerGoesOn(t *testing.T) {
 		}
 	case <-wait.Done():
 		t.Fatal("the event after the panic was never handled")
+	}
+}
+
+// An event dated further ahead than MaxEventTimeSkew is dead-lettered with
+// the reason, and does not freeze its course run: a later, legitimate edit
+// applies.
+func TestEventFromTheFutureIsDeadLettered(t *testing.T) {
+	r := newRig(t, false)
+	dead := r.deadLetters()
+	r.start("c1", func(c *consumer.Config) { c.MaxEventTimeSkew = 5 * time.Minute })
+	future := metaAt(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
+	r.publish(future, catalogValue("course-v1:edX+Future+1", "from 9999", false))
+	edit := metaAt(time.Now().UTC())
+	r.publish(edit, catalogValue("course-v1:edX+Future+1", "a real edit", false))
+	eventually(t, "the real edit applied", func() bool { run, ok := r.run("course-v1:edX+Future+1"); return ok && run.Title == "a real edit" })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	msg, err := dead.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reason := msg.Properties()[dlq.PropReason]; msg.Properties()["ce_id"] != future.ID || !strings.HasPrefix(reason, "event_time:") || !strings.Contains(reason, "in the future") {
+		t.Fatalf("dead letter %v", msg.Properties())
 	}
 }

@@ -112,6 +112,10 @@ func (c *Consumer) decode(next handleFunc) handleFunc {
 		if err != nil {
 			return failed("unknown_type", true, err)
 		}
+		if skew := c.cfg.MaxEventTimeSkew; skew > 0 && meta.Time.After(time.Now().Add(skew)) {
+			return failed("event_time", true, fmt.Errorf("%s %s is more than %s in the future (--max-event-time-skew): applied, it would make later edits look stale",
+				schema.PropTime, meta.Time.UTC().Format(time.RFC3339Nano), skew))
+		}
 		writer, err := d.msg.WriterSchema(ctx)
 		if err != nil {
 			return failed("schema_fetch", false, err)

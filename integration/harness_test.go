@@ -16,8 +16,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rs/zerolog"
 
+	"github.com/edxbus/edxbus/bus"
+	"github.com/edxbus/edxbus/bus/pulsarbus"
 	"github.com/edxbus/edxbus/internal/testenv"
+	"github.com/edxbus/edxbus/schema"
 	"github.com/edxbus/edxbus/store"
 )
 
@@ -291,4 +295,44 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// publishPoison sends a catalog event with body straight to the pipeline's
+// topic with the official client, past the ingest (which refuses what the
+// consumer would dead-letter): poison as a producer that does not check, an
+// older service or another bus client, would send it. It returns the
+// event's id.
+func (pl *pipeline) publishPoison(body string) string {
+	pl.t.Helper()
+	ev, err := schema.Lookup(catalogType)
+	if err != nil {
+		pl.t.Fatal(err)
+	}
+	value, err := ev.ParseJSON([]byte(body))
+	if err != nil {
+		pl.t.Fatal(err)
+	}
+	payload, err := ev.Encode(value)
+	if err != nil {
+		pl.t.Fatal(err)
+	}
+	cfg := pulsarbus.DefaultConfig()
+	cfg.URL, cfg.AdminURL = pl.e.pulsarURL, pl.e.adminURL
+	tr, err := pulsarbus.New(cfg, zerolog.Nop())
+	if err != nil {
+		pl.t.Fatal(err)
+	}
+	defer tr.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := tr.NewSender(ctx, bus.SenderOptions{Topic: "persistent://public/default/" + pl.prefix + "-course-catalog-info-changed", Event: ev})
+	if err != nil {
+		pl.t.Fatal(err)
+	}
+	defer s.Close()
+	meta := schema.NewMetadata(catalogType)
+	if _, err := s.Send(ctx, &bus.OutgoingMessage{Payload: payload, Key: "poison", Properties: meta.Properties(), EventTime: meta.Time}); err != nil {
+		pl.t.Fatal(err)
+	}
+	return meta.ID
 }

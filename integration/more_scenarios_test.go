@@ -80,8 +80,7 @@ func TestReplayFromATime(t *testing.T) {
 func TestDeadLettersReplay(t *testing.T) {
 	e := setup(t)
 	pl := newPipeline(t, e, 1)
-	poison := uuid.NewString()
-	pl.post(catalogType, catalogBody("not-a-course-key", "poison", false), map[string]string{"ce_id": poison})
+	poison := pl.publishPoison(catalogBody("not-a-course-key", "poison", false))
 	dlqTopic := pl.prefix + "-course-catalog-info-changed-" + pl.sub + "-DLQ"
 	// pending lists the pending dead letters of the poison: their message ids.
 	pending := func() []string {

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -92,6 +93,9 @@ type ingest struct {
 	mu       sync.Mutex
 	limiters map[[32]byte]*rate.Limiter // by token hash; the zero key is everyone else
 	refused  *prometheus.CounterVec
+	// authLog logs refused requests, at most 10 per 10 s: a flood of bad
+	// tokens must not flood the log too.
+	authLog zerolog.Logger
 }
 
 // NewIngestHandler serves POST /v1/events/{event_type}: the body is the event
@@ -104,13 +108,14 @@ type ingest struct {
 // batch (NDJSON Lines, or a CloudEvents JSON batch), stored all or nothing.
 // Each event is validated against its Avro schema and answered 202 once it
 // is durable in the outbox. Errors are JSON {"error": …, "field": …, "line":
-// …}; they never quote a token or the event's values, and neither do the
-// logs.
+// …}; they show the offending value (except under a pii field) and never a
+// token, and neither do the logs.
 func NewIngestHandler(p *Producer, opts ...IngestOption) http.Handler {
 	in := &ingest{p: p, maxBody: 1 << 20, now: time.Now, limiters: map[[32]byte]*rate.Limiter{}}
 	for _, o := range opts {
 		o(in)
 	}
+	in.authLog = p.log.Sample(&zerolog.BurstSampler{Burst: 10, Period: 10 * time.Second})
 	in.refused = registerIngest(p.m.reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edxbus_ingest_refused_total",
 		Help: "Ingest requests refused before reading the body, by reason (unauthorized, rate_limited, no_tokens)."}, []string{"reason"}))
 	if in.tokenPath != "" {
@@ -163,7 +168,18 @@ func (in *ingest) authenticate(w http.ResponseWriter, r *http.Request) bool {
 	required := in.tokens != nil || len(in.static) > 0
 	var key [32]byte
 	match := 0
-	if got, ok := bearer(r.Header.Get("Authorization")); ok && required {
+	got, isBearer := bearer(r.Header.Get("Authorization"))
+	if required && !isBearer && (len(in.static) > 0 || len(fileTokens) > 0) {
+		// No bearer token at all: a client set up wrong, told so plainly
+		// (no token was guessed, so the shared budget is not spent).
+		reason := "no Authorization header"
+		if h := r.Header.Get("Authorization"); h != "" {
+			reason = "Authorization is not a Bearer token (scheme " + strconv.Quote(authScheme(h)) + ")"
+		}
+		in.refuse(w, r, reason)
+		return false
+	}
+	if isBearer && required {
 		sum := sha256.Sum256([]byte(got))
 		// Every token is compared, whichever matches: the time taken says
 		// nothing about which one, or how close a guess came.
@@ -189,11 +205,32 @@ func (in *ingest) authenticate(w http.ResponseWriter, r *http.Request) bool {
 		in.refused.WithLabelValues("no_tokens").Inc()
 		writeError(w, http.StatusServiceUnavailable, "no bearer tokens loaded: the ingest's token file is unusable (see its log)", "")
 	default:
-		in.refused.WithLabelValues("unauthorized").Inc()
-		w.Header().Set("WWW-Authenticate", `Bearer realm="edxbus"`)
-		writeError(w, http.StatusUnauthorized, "missing or invalid bearer token", "")
+		in.refuse(w, r, "unknown bearer token")
 	}
 	return false
+}
+
+// refuse answers 401 and logs the refusal: who (the client address, and the
+// forwarded-for chain a proxy added) and why, never the token.
+func (in *ingest) refuse(w http.ResponseWriter, r *http.Request, reason string) {
+	in.refused.WithLabelValues("unauthorized").Inc()
+	ev := in.authLog.Warn().Str("remote_addr", r.RemoteAddr).Str("reason", reason).Str("path", r.URL.Path)
+	if f := r.Header.Get("X-Forwarded-For"); f != "" {
+		ev = ev.Str("forwarded_for", f)
+	}
+	ev.Msg("ingest: request refused: not authenticated")
+	w.Header().Set("WWW-Authenticate", `Bearer realm="edxbus"`)
+	writeError(w, http.StatusUnauthorized, "missing or invalid bearer token: "+reason, "")
+}
+
+// authScheme is the scheme of an Authorization header, at most 20 bytes of
+// it, so that a credential sent without a scheme is not logged whole.
+func authScheme(h string) string {
+	scheme, _, _ := strings.Cut(strings.TrimSpace(h), " ")
+	if len(scheme) > 20 || !utf8.ValidString(scheme) {
+		return "(not a scheme)"
+	}
+	return scheme
 }
 
 // bearer reads the token of an Authorization header (the scheme is
@@ -299,13 +336,14 @@ func (in *ingest) readBody(w http.ResponseWriter, r *http.Request, limit int64) 
 func (in *ingest) publishFailed(w http.ResponseWriter, r *http.Request, err error, eventType, eventID string) bool {
 	var (
 		tooLarge *TooLargeError
+		body     *bodyError
 		topic    *TopicError
 		keyField *schema.KeyFieldError
 	)
 	switch {
 	case err == nil:
 		return false
-	case errors.As(err, &topic), errors.As(err, &keyField):
+	case errors.As(err, &body), errors.As(err, &topic), errors.As(err, &keyField):
 		// The producing service's topic or key field cannot be used.
 		writeBodyError(w, err, 0)
 	case errors.Is(err, outbox.ErrFull):
@@ -345,7 +383,20 @@ func metadataFromHeaders(eventType string, h http.Header) (schema.Metadata, stri
 // metadataFrom builds the event's metadata from the optional attributes attr
 // gives by property name (ce_id, ce_time, …); on a bad one it returns its
 // name as the offending field.
-func metadataFrom(eventType string, attr func(prop string) string) (schema.Metadata, string, error) {
+func metadataFrom(eventType string, raw func(prop string) string) (schema.Metadata, string, error) {
+	var badUTF8 string
+	attr := func(prop string) string {
+		v := raw(prop)
+		if !utf8.ValidString(v) && badUTF8 == "" {
+			badUTF8 = prop
+		}
+		return v
+	}
+	for _, prop := range []string{schema.PropID, schema.PropTime, schema.PropMinorVersion, schema.PropSource, schema.PropSourceHost, schema.PropSourceLib, schema.PropType} {
+		if attr(prop); badUTF8 != "" {
+			return schema.Metadata{}, badUTF8, fmt.Errorf("%s is not valid UTF-8", badUTF8)
+		}
+	}
 	var opts []schema.MetadataOption
 	if v := attr(schema.PropID); v != "" {
 		id, err := uuid.Parse(v)

@@ -13,6 +13,7 @@ import (
 	"github.com/edxbus/edxbus/broker/brokertest"
 	"github.com/edxbus/edxbus/producer/outbox"
 	"github.com/edxbus/edxbus/schema"
+	"github.com/edxbus/edxbus/store/handlers"
 )
 
 const catalogPath = "/v1/events/" + schema.EventCourseCatalogInfoChanged
@@ -33,7 +34,8 @@ func post(t testing.TB, h http.Handler, path, body string, headers map[string]st
 }
 
 func TestIngestBadInputs(t *testing.T) {
-	p, _, _ := newTestProducer(t, catalogConfig("ingest-bad"))
+	// The consumer's own checks, as app wires them.
+	p, _, _ := newTestProducer(t, catalogConfig("ingest-bad"), WithValidator(handlers.Validate))
 	h := NewIngestHandler(p, WithBearerTokens("old-token", "new-token"), WithMaxBodyBytes(2048))
 	auth := map[string]string{"Authorization": "Bearer new-token"}
 	with := func(extra map[string]string) map[string]string {
@@ -66,6 +68,13 @@ func TestIngestBadInputs(t *testing.T) {
 		{"bad ce_time", catalogPath, catalogJSON, with(map[string]string{"ce_time": "yesterday"}), 400, "ce_time", "ce_time"},
 		{"bad ce_minorversion", catalogPath, catalogJSON, with(map[string]string{"ce_minorversion": "-1"}), 400, "ce_minorversion", "ce_minorversion"},
 		{"ce_type disagrees with the path", catalogPath, catalogJSON, with(map[string]string{"ce_type": schema.EventCertificateCreated}), 400, "does not match", "ce_type"},
+		// What the consumer would dead-letter is refused here, showing the value.
+		{"pacing the catalog refuses", catalogPath, strings.Replace(catalogJSON, `"pacing": "instructor"`, `"pacing": "weekly"`, 1), auth, 400, `"weekly"`, "catalog_info.schedule_data.pacing"},
+		{"malformed course key", catalogPath, strings.Replace(catalogJSON, "course-v1:edX+DemoX+2026", "demo:not-a-course-key", 1), auth, 400, `"demo:not-a-course-key"`, "catalog_info.course_key"},
+		{"event time far ahead", catalogPath, catalogJSON, with(map[string]string{"ce_time": "9999-01-01T00:00:00+00:00"}), 400, "in the future", "ce_time"},
+		{"event time zero", catalogPath, catalogJSON, with(map[string]string{"ce_time": "0001-01-01T00:00:00+00:00"}), 400, "before 1970", "ce_time"},
+		{"body not UTF-8", catalogPath, strings.Replace(catalogJSON, "DemoX", "Demo\xffX", 1), auth, 400, "not valid UTF-8", ""},
+		{"header not UTF-8", catalogPath, catalogJSON, with(map[string]string{"ce_source": "openedx/\xff"}), 400, "not valid UTF-8", "ce_source"},
 		{"body too large", catalogPath, `{"x": "` + strings.Repeat("a", 4096) + `"}`, auth, 413, "body over", ""},
 	}
 	for _, tt := range tests {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/edxbus/edxbus/schema"
 )
@@ -60,6 +61,9 @@ func decodeBody(ev *schema.Event, contentType string, body []byte) (any, error) 
 		}
 		return v, nil
 	}
+	if err := checkUTF8(body); err != nil {
+		return nil, err
+	}
 	v, err := ev.ParseJSON(body)
 	if err != nil {
 		var fe *schema.FieldError
@@ -71,10 +75,28 @@ func decodeBody(ev *schema.Event, contentType string, body []byte) (any, error) 
 	return v, nil
 }
 
+// checkUTF8 refuses JSON that is not valid UTF-8: Go's decoder would
+// replace the bad bytes with U+FFFD and accept, silently storing a course
+// key or a name other than the one sent.
+func checkUTF8(body []byte) error {
+	if utf8.Valid(body) {
+		return nil
+	}
+	at := 0
+	for at < len(body) {
+		r, size := utf8.DecodeRune(body[at:])
+		if r == utf8.RuneError && size <= 1 {
+			break
+		}
+		at += size
+	}
+	return &bodyError{err: fmt.Errorf("body is not valid UTF-8 (byte %d)", at)}
+}
+
 // writeBodyError answers 400 for err (from decodeBody, metadata or a batch
 // line): quoted values hidden, the field and the line named.
 func writeBodyError(w http.ResponseWriter, err error, line int) {
-	resp := errorResponse{Error: unquote(err.Error()), Line: line}
+	resp := errorResponse{Error: err.Error(), Line: line}
 	var (
 		be *bodyError
 		ne *NotEnabledError
@@ -90,6 +112,11 @@ func writeBodyError(w http.ResponseWriter, err error, line int) {
 		resp.Field = "topic"
 	case errors.As(err, &ke):
 		resp.Field = "event_key_field"
+	}
+	if resp.Field != "" && schema.IsPIIKeyField(resp.Field) {
+		// Personal data is not echoed, as clients and proxies log error
+		// responses; every other value is shown, as the CLI shows it.
+		resp.Error = unquote(resp.Error)
 	}
 	if line > 0 {
 		resp.Error = fmt.Sprintf("line %d: %s", line, resp.Error)
@@ -129,6 +156,13 @@ func (in *ingest) postBatch(w http.ResponseWriter, r *http.Request) {
 	body, ok := in.readBody(w, r, maxBatchFactor*in.maxBody)
 	if !ok {
 		return
+	}
+	if mt == ContentTypeCloudEventsBatch {
+		// NDJSON is checked line by line, so that the error names the line.
+		if err := checkUTF8(body); err != nil {
+			writeBodyError(w, err, 0)
+			return
+		}
 	}
 	events, lines, err := parse(body)
 	var le *LineError

@@ -150,6 +150,8 @@ func TestIngestBatchNDJSON(t *testing.T) {
 		{"unknown type on line 1", `{"event_type": "org.openedx.nope.v1", "data": {}}`, "event_type", 1},
 		{"not enabled on line 2", ndjsonLine(8, "") + "\n" + `{"event_type": "` + schema.EventCertificateCreated + `", "data": ` + strings.ReplaceAll(certJSON, "\n", " ") + `}`, "not enabled", 2},
 		{"bad time on line 1", ndjsonLine(9, `, "time": "soon"`), "time", 1},
+		{"not UTF-8 on line 2", ndjsonLine(11, "") + "\n" + strings.Replace(ndjsonLine(12, ""), "DemoX", "Demo\xffX", 1), "not valid UTF-8", 2},
+		{"far ahead on line 1", ndjsonLine(13, `, "time": "9999-01-01T00:00:00Z"`), "in the future", 1},
 	} {
 		rec := post(t, h, "/v1/events", tc.body, map[string]string{"Content-Type": ContentTypeNDJSON})
 		var er errorResponse
@@ -260,5 +262,18 @@ func TestIngestRefusesAServicesPIIKeyField(t *testing.T) {
 	got := queued(t, p)
 	if len(got) != 1 || !strings.HasPrefix(got[0], "persistent://public/default/learning-auth-lifecycle 7 ") {
 		t.Fatalf("outbox %v, want the event keyed by user.id", got)
+	}
+}
+
+// A CloudEvents batch that is not UTF-8 is refused whole, not rewritten.
+func TestIngestBatchCloudEventsNotUTF8(t *testing.T) {
+	p, _, _ := newTestProducer(t, catalogConfig("batch-utf8"))
+	h := NewIngestHandler(p)
+	rec := post(t, h, "/v1/events", "[{\"specversion\": \"1.0\", \"data\": \"\xff\"}]", map[string]string{"Content-Type": ContentTypeCloudEventsBatch})
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "not valid UTF-8 (byte 33)") {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	if got := queued(t, p); len(got) != 0 {
+		t.Fatalf("stored %v", got)
 	}
 }

@@ -29,7 +29,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edxbus_producer_duplicates_total",
 			Help: "Events accepted again with an id already in the outbox (stored once)."}, []string{"event_type"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edxbus_producer_rejected_total",
-			Help: "Events refused at accept time, by reason (schema, key, too_large, outbox_full, outbox)."}, []string{"event_type", "reason"}),
+			Help: "Events refused at accept time, by reason (schema, invalid, time, key, too_large, outbox_full, outbox)."}, []string{"event_type", "reason"}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edxbus_producer_published_total",
 			Help: "Records receipted by the broker and deleted from the outbox."}, []string{"topic"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edxbus_producer_publish_failures_total",

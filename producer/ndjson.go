@@ -49,6 +49,9 @@ func readLines(r io.Reader) ([]Line, error) {
 			continue
 		}
 		l := Line{number: n}
+		if err := checkUTF8([]byte(text)); err != nil {
+			return nil, &LineError{Line: n, Err: err}
+		}
 		if err := json.Unmarshal([]byte(text), &l); err != nil {
 			return nil, &LineError{Line: n, Err: &bodyError{err: err}}
 		}

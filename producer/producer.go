@@ -50,6 +50,45 @@ type Producer struct {
 	now     func() time.Time
 	maxSize int
 	m       *metrics
+	// validate is the consumer's own check of event data (WithValidator).
+	validate Validator
+	// maxSkew bounds how far into the future an event's time may be.
+	maxSkew time.Duration
+}
+
+// Validator checks an event as the consuming side will: meta, and the value
+// its payload decodes to (what the consumer's signal receives). An error
+// refuses the event at accept time instead of dead-lettering it later; a
+// *schema.FieldError names the field.
+type Validator func(meta schema.Metadata, value any) error
+
+// WithValidator checks every event with v before it is stored.
+func WithValidator(v Validator) Option { return func(p *Producer) { p.validate = v } }
+
+// DefaultMaxEventTimeSkew is how far into the future an event's time may
+// be by default: clocks drift by seconds, not minutes, and one event dated
+// years ahead would make every later edit of its course run look stale.
+const DefaultMaxEventTimeSkew = 5 * time.Minute
+
+// WithMaxEventTimeSkew sets how far into the future an event's time may be
+// (default DefaultMaxEventTimeSkew; 0 turns the check off).
+func WithMaxEventTimeSkew(d time.Duration) Option { return func(p *Producer) { p.maxSkew = d } }
+
+// minEventTime is the earliest event time accepted: an Open edX event is
+// never older than Unix time, and the zero time is a missing one.
+var minEventTime = time.Unix(0, 0)
+
+// checkEventTime refuses a zero or absurdly old time and one more than skew
+// into the future (skew 0: no upper bound). The error names ce_time.
+func checkEventTime(t, now time.Time, skew time.Duration) error {
+	switch {
+	case t.Before(minEventTime):
+		return &bodyError{field: schema.PropTime, err: fmt.Errorf("%s %s is before 1970", schema.PropTime, t.UTC().Format(time.RFC3339))}
+	case skew > 0 && t.After(now.Add(skew)):
+		return &bodyError{field: schema.PropTime, err: fmt.Errorf("%s %s is more than %s in the future (the --max-event-time-skew): an event dated ahead would make later edits look stale",
+			schema.PropTime, t.UTC().Format(time.RFC3339Nano), skew)}
+	}
+	return nil
 }
 
 // Option configures New.
@@ -73,7 +112,8 @@ func New(cfg Config, box *outbox.Outbox, opts ...Option) (*Producer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("producer config: %w", err)
 	}
-	p := &Producer{cfg: cfg, routes: cfg.routes(), box: box, log: zerolog.Nop(), now: time.Now, maxSize: 5<<20 - 64<<10}
+	p := &Producer{cfg: cfg, routes: cfg.routes(), box: box, log: zerolog.Nop(), now: time.Now, maxSize: 5<<20 - 64<<10,
+		maxSkew: DefaultMaxEventTimeSkew}
 	for _, o := range opts {
 		o(p)
 	}
@@ -183,14 +223,33 @@ func (p *Producer) records(e Outgoing, accepted time.Time) ([]outbox.Record, err
 	if err != nil {
 		return nil, err
 	}
-	if meta.ID == "" || meta.Time.IsZero() {
+	if meta.ID == "" {
 		return nil, fmt.Errorf("publish %s: metadata needs an id and a time (use schema.NewMetadata)", meta.EventType)
+	}
+	if err := checkEventTime(meta.Time, accepted, p.maxSkew); err != nil {
+		p.m.rejected.WithLabelValues(meta.EventType, "time").Inc()
+		return nil, err
 	}
 	ev := routes[0].event
 	payload, err := ev.Encode(e.Data)
 	if err != nil {
 		p.m.rejected.WithLabelValues(meta.EventType, "schema").Inc()
 		return nil, fmt.Errorf("publish %s %s: %w", meta.EventType, meta.ID, err)
+	}
+	if p.validate != nil {
+		// The value the consumer will get: decoded from the payload.
+		value, err := ev.Decode(payload)
+		if err == nil {
+			err = p.validate(meta, value)
+		}
+		if err != nil {
+			p.m.rejected.WithLabelValues(meta.EventType, "invalid").Inc()
+			var fe *schema.FieldError
+			if errors.As(err, &fe) {
+				return nil, &bodyError{field: fe.Path, err: err}
+			}
+			return nil, &bodyError{err: err}
+		}
 	}
 	if len(payload) > p.maxSize {
 		p.m.rejected.WithLabelValues(meta.EventType, "too_large").Inc()

@@ -118,6 +118,13 @@ func pacingType(pacing string) (string, bool) {
 	return "", false
 }
 
+// Validate is the check ApplyCourseRun makes of u before writing anything,
+// for a producer to refuse at accept time what the store would refuse.
+func (u CourseRunUpdate) Validate() error {
+	_, _, err := u.validate()
+	return err
+}
+
 func (u CourseRunUpdate) validate() (CourseKeyParts, runState, error) {
 	parts, err := ParseCourseKey(u.CourseKey)
 	if err != nil {
@@ -488,3 +495,40 @@ func (s *Store) PruneAppliedEvents(ctx context.Context, olderThan time.Time) (in
 	}
 	return res.RowsAffected()
 }
+
+// GuardReset is what ResetCourseRunGuard did.
+type GuardReset struct {
+	// Was is the event time the run's guard held: the newest event applied.
+	Was     time.Time
+	EventID string
+}
+
+// ResetCourseRunGuard clears a course run's event-time guard (sets it to
+// 1970), so that the next event for the run applies whatever its time. It
+// is the operator's way out when an event dated far ahead (before the
+// producer's and consumer's --max-event-time-skew existed, or with it off)
+// left the run's guard in the future, making every legitimate edit stale.
+// The run's data stay as they are until that next event. ErrNotFound when
+// the run does not exist.
+func (s *Store) ResetCourseRunGuard(ctx context.Context, courseKey string) (GuardReset, error) {
+	keyLower := strings.ToLower(courseKey)
+	var reset GuardReset
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockKey(ctx, tx, "course_run:"+keyLower); err != nil {
+			return err
+		}
+		_, was, id, exists, err := s.readRunState(ctx, tx, keyLower)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			return fmt.Errorf("course run %s: %w", courseKey, ErrNotFound)
+		}
+		reset = GuardReset{Was: was, EventID: id}
+		_, err = s.txExec(ctx, tx, sqlRunResetGuard, time.Unix(0, 0).UTC(), keyLower)
+		return err
+	})
+	return reset, err
+}
+
+const sqlRunResetGuard = `UPDATE course_runs SET event_time = ? WHERE key_lower = ?`

@@ -39,6 +39,10 @@ type Grade struct {
 	Modified     time.Time `json:"modified"`
 }
 
+// Validate is the check ApplyGrade makes of g before writing anything, for
+// a producer to refuse at accept time what the store would refuse.
+func (g GradeUpdate) Validate() error { return g.validate() }
+
 func (g GradeUpdate) validate() error {
 	if _, err := ParseCourseKey(g.CourseKey); err != nil {
 		return err

@@ -538,3 +538,31 @@ func TestPanicInsideATransactionReleasesIt(t *testing.T) {
 		}
 	})
 }
+
+// A run poisoned by an event dated years ahead takes legitimate edits
+// again once its guard is reset.
+func TestResetCourseRunGuard(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s, _ := b.open(t)
+		ctx := context.Background()
+		poison := baseUpdate("p1", 0)
+		poison.EventTime = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+		poison.Name = "from the far future"
+		mustApply(t, s, poison, OutcomeApplied)
+		edit := baseUpdate("e1", time.Hour)
+		edit.Name = "a real edit"
+		mustApply(t, s, edit, OutcomeStale)
+		reset, err := s.ResetCourseRunGuard(ctx, strings.ToUpper(poison.CourseKey[:10])+poison.CourseKey[10:])
+		if err != nil || !reset.Was.Equal(poison.EventTime) || reset.EventID != "p1" {
+			t.Fatalf("reset: %+v, %v", reset, err)
+		}
+		edit.EventID = "e2" // a later edit (e1 is in the inbox)
+		mustApply(t, s, edit, OutcomeApplied)
+		if r := mustRun(t, s, poison.CourseKey); r.Title != "a real edit" {
+			t.Fatalf("after the reset: %+v", r)
+		}
+		if _, err := s.ResetCourseRunGuard(ctx, "course-v1:edX+None+1"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("reset of a missing run: %v", err)
+		}
+	})
+}

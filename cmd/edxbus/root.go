@@ -71,6 +71,7 @@ underscores), e.g. --redis-url is EDXBUS_REDIS_URL.`,
 		c.schemaCommand(),
 		newTokenCommand(),
 		newHealthcheckCommand(),
+		newStoreCommand(),
 	)
 	cliflags.AnnotateEnv(root)
 	c.root = root

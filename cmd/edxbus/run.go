@@ -60,6 +60,7 @@ every few seconds. Ctrl-C shuts down cleanly; running again resumes from the sam
 			if err != nil {
 				return err
 			}
+			o.MaxEventTimeSkew = co.MaxEventTimeSkew // one flag for both sides
 			if demo && !cmd.Flags().Changed("log-each-event") {
 				co.LogEachEvent = false // the demo's summary says what happened
 			}

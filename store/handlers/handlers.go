@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -104,7 +105,21 @@ func (c *Catalog) Handle(ctx context.Context, meta schema.Metadata, ev *schema.C
 		c.Outcomes.count("catalog", "skipped")
 		return nil
 	}
-	u := store.CourseRunUpdate{
+	u := courseRunUpdate(meta, ev)
+	u.Reapply = schema.Reapplying(ctx)
+	outcome, err := c.Store.ApplyCourseRun(ctx, u)
+	if err != nil {
+		return classify("catalog: apply "+info.CourseKey, err)
+	}
+	c.Outcomes.count("catalog", outcome.String())
+	c.Log.Debug().Str("event_id", meta.ID).Str("course_run", info.CourseKey).Stringer("outcome", outcome).Msg("catalog event applied")
+	return nil
+}
+
+// courseRunUpdate is the store update a catalog event makes.
+func courseRunUpdate(meta schema.Metadata, ev *schema.CourseCatalogInfoChanged) store.CourseRunUpdate {
+	info := ev.CatalogInfo
+	return store.CourseRunUpdate{
 		EventID:         meta.ID,
 		EventTime:       meta.Time,
 		CourseKey:       info.CourseKey,
@@ -116,15 +131,7 @@ func (c *Catalog) Handle(ctx context.Context, meta schema.Metadata, ev *schema.C
 		Pacing:          info.ScheduleData.Pacing,
 		Hidden:          info.Hidden,
 		InvitationOnly:  info.InvitationOnly,
-		Reapply:         schema.Reapplying(ctx),
 	}
-	outcome, err := c.Store.ApplyCourseRun(ctx, u)
-	if err != nil {
-		return classify("catalog: apply "+info.CourseKey, err)
-	}
-	c.Outcomes.count("catalog", outcome.String())
-	c.Log.Debug().Str("event_id", meta.ID).Str("course_run", info.CourseKey).Stringer("outcome", outcome).Msg("catalog event applied")
-	return nil
 }
 
 func optionalTime(d *schema.DateTime) *time.Time {
@@ -150,12 +157,16 @@ func (g *Grades) HandleGradeSummary(ctx context.Context, meta schema.Metadata, e
 	if ev == nil {
 		return schema.Permanent(fmt.Errorf("grades: empty event"))
 	}
+	return g.apply(ctx, "grade_summary", gradeSummaryUpdate(meta, ev))
+}
+
+func gradeSummaryUpdate(meta schema.Metadata, ev *schema.PersistentGradeSummaryChanged) store.GradeUpdate {
 	gr := ev.Grade
-	return g.apply(ctx, "grade_summary", store.GradeUpdate{
+	return store.GradeUpdate{
 		EventID: meta.ID, EventTime: meta.Time,
 		Username:  "user-id:" + strconv.FormatInt(gr.UserID, 10),
 		CourseKey: gr.Course.CourseKey, LetterGrade: gr.LetterGrade, PercentGrade: gr.PercentGrade,
-	})
+	}
 }
 
 // HandlePassingStatus is a schema.Handler for the passing-status event.
@@ -163,16 +174,64 @@ func (g *Grades) HandlePassingStatus(ctx context.Context, meta schema.Metadata, 
 	if ev == nil {
 		return schema.Permanent(fmt.Errorf("grades: empty event"))
 	}
+	return g.apply(ctx, "passing_status", passingStatusUpdate(meta, ev))
+}
+
+func passingStatusUpdate(meta schema.Metadata, ev *schema.CoursePassingStatusUpdated) store.GradeUpdate {
 	st := ev.CoursePassingStatus
 	passed := st.IsPassing
 	letter := "Fail"
 	if passed {
 		letter = "Pass"
 	}
-	return g.apply(ctx, "passing_status", store.GradeUpdate{
+	return store.GradeUpdate{
 		EventID: meta.ID, EventTime: meta.Time,
 		Username: st.User.PII.Username, CourseKey: st.Course.CourseKey, LetterGrade: letter, Passed: &passed,
-	})
+	}
+}
+
+// Validate refuses what the handlers would refuse of an event, without a
+// store: value is what the event's payload decodes to. The producing side
+// (the ingest, produce) runs it at accept time, so an event the consumer
+// would dead-letter gets a 400 naming the field instead. Event types with no
+// handler here pass. Errors are *schema.FieldError with the data path and
+// the offending value.
+func Validate(meta schema.Metadata, value any) error {
+	var (
+		err    error
+		fields map[string]string // store field → data path
+	)
+	switch ev := value.(type) {
+	case *schema.CourseCatalogInfoChanged:
+		if ev == nil {
+			return nil
+		}
+		err = courseRunUpdate(meta, ev).Validate()
+		fields = map[string]string{"course_key": "catalog_info.course_key", "pacing": "catalog_info.schedule_data.pacing"}
+	case *schema.PersistentGradeSummaryChanged:
+		if ev == nil {
+			return nil
+		}
+		err = gradeSummaryUpdate(meta, ev).Validate()
+		fields = map[string]string{"course_key": "grade.course.course_key", "percent_grade": "grade.percent_grade"}
+	case *schema.CoursePassingStatusUpdated:
+		if ev == nil {
+			return nil
+		}
+		err = passingStatusUpdate(meta, ev).Validate()
+		fields = map[string]string{"course_key": "course_passing_status.course.course_key", "username": "course_passing_status.user.pii.username"}
+	default:
+		return nil
+	}
+	var invalid *store.InvalidInputError
+	if !errors.As(err, &invalid) {
+		return err
+	}
+	path := fields[invalid.Field]
+	if path == "" {
+		path = invalid.Field
+	}
+	return &schema.FieldError{Path: path, Reason: fmt.Sprintf("%q: %s (the consumer would refuse it)", invalid.Value, invalid.Reason)}
 }
 
 func (g *Grades) apply(ctx context.Context, kind string, u store.GradeUpdate) error {
