@@ -41,6 +41,11 @@ type Consumer struct {
 	rewound   func(ctx context.Context)
 	redisDown atomic.Bool
 	connected atomic.Bool
+	// handling holds the event ids this process is handling now. A Redis
+	// lease is per process (a redelivery to its holder may take it back),
+	// so two copies of one event handled at once here, on two workers,
+	// would both pass the claim; the second waits its turn instead.
+	handling sync.Map
 }
 
 // Option configures New.

@@ -143,6 +143,10 @@ func (c *Consumer) decode(next handleFunc) handleFunc {
 // acked, an event another consumer holds is nacked.
 func (c *Consumer) dedupeStep(next handleFunc) handleFunc {
 	return func(ctx context.Context, d *delivery) verdict {
+		if _, taken := c.handling.LoadOrStore(d.meta.ID, struct{}{}); taken {
+			return verdict{outcome: busy}
+		}
+		defer c.handling.Delete(d.meta.ID)
 		if d.reapply {
 			// Done before, and to be done again: no claim, but marked
 			// done after, as any handled event.
