@@ -109,7 +109,7 @@ func (c DeliverConfig) routes() (map[string]string, error) {
 func DefaultConsumerConfig() ConsumerConfig {
 	return ConsumerConfig{
 		Subscription: "discovery", Type: bus.Shared, EventTypes: strings.Join(handlers.EventTypes(), ","),
-		Start: bus.Earliest, Workers: 8, MaxDeliveries: 5, NackBackoff: time.Second, NackBackoffMax: time.Minute,
+		Start: bus.Earliest, Workers: 64, MaxDeliveries: 5, NackBackoff: time.Second, NackBackoffMax: time.Minute,
 		DedupeTTL: 7 * 24 * time.Hour, DedupeLease: 30 * time.Second, DedupeUnavailable: consumer.DedupeWait,
 		PublisherEnabled: true, LogEachEvent: true, MaxEventTimeSkew: producer.DefaultMaxEventTimeSkew, Store: DefaultStoreConfig(), Deliver: DeliverConfig{Timeout: 10 * time.Second, Concurrency: 16},
 	}
@@ -122,7 +122,7 @@ func (c *ConsumerConfig) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.EventTypes, "event-types", c.EventTypes, "comma-separated event types to consume, each from its default topic")
 	fs.StringVar(&c.Topics, "topics", c.Topics, "comma-separated topics to consume instead of the event types' default topics (short names get tenant, namespace and prefix)")
 	fs.Var(&c.Start, "start", "where a new subscription starts: earliest or latest")
-	fs.IntVar(&c.Workers, "workers", c.Workers, "messages handled in parallel")
+	fs.IntVar(&c.Workers, "workers", c.Workers, "messages handled in parallel (their store applies share transactions: --store-max-group)")
 	fs.IntVar(&c.MaxDeliveries, "max-deliveries", c.MaxDeliveries, "deliveries of a transiently failing message before it is dead-lettered")
 	fs.DurationVar(&c.NackBackoff, "nack-backoff", c.NackBackoff, "first redelivery delay after a failure (doubles per delivery)")
 	fs.DurationVar(&c.NackBackoffMax, "nack-backoff-max", c.NackBackoffMax, "longest redelivery delay")
@@ -297,7 +297,7 @@ func BuildConsumer(ctx context.Context, c ConsumerConfig, p PulsarConfig, t bus.
 		return nil, err
 	}
 	side := &ConsumerSide{}
-	if side.Store, err = c.Store.Open(ctx); err != nil {
+	if side.Store, err = c.Store.Open(ctx, store.WithMetrics(reg)); err != nil {
 		return nil, err
 	}
 	side.closers = append(side.closers, func() { _ = side.Store.Close() })
@@ -307,7 +307,12 @@ func BuildConsumer(ctx context.Context, c ConsumerConfig, p PulsarConfig, t bus.
 		return nil, err
 	}
 	side.closers = append(side.closers, closeRedis)
-	side.Dedupe = dedupe.New(rc, dedupe.WithTTL(c.DedupeTTL), dedupe.WithLeaseTTL(c.DedupeLease))
+	dopts := []dedupe.Option{dedupe.WithTTL(c.DedupeTTL), dedupe.WithLeaseTTL(c.DedupeLease)}
+	if c.Redis.URL == "" {
+		// The in-process Redis: this process's alone.
+		dopts = append(dopts, dedupe.WithPrivateRedis())
+	}
+	side.Dedupe = dedupe.New(rc, dopts...)
 	side.closers = append(side.closers, func() { _ = side.Dedupe.Close() })
 	side.Outcomes = handlers.NewOutcomes(reg)
 	side.Handlers, err = handlers.NewSet(

@@ -40,7 +40,7 @@ type Config struct {
 func DefaultConfig() Config {
 	p := app.DefaultPulsarConfig()
 	p.URL, p.AdminURL = "", ""
-	return Config{Events: 20000, Publishers: 64, Workers: 16, Via: "hook", ReportDir: "./bench-report", Pulsar: p}
+	return Config{Events: 20000, Publishers: 64, Workers: 64, Via: "hook", ReportDir: "./bench-report", Pulsar: p}
 }
 
 // RegisterFlags binds the bench's flags, the Pulsar client's and those of

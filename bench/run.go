@@ -142,6 +142,8 @@ type Result struct {
 	AppliedInStore     int64 // event ids the store recorded as applied during the run
 	RedisCmdsPerEvent  float64
 	RedisTripsPerEvent float64
+	StoreGroupMean     float64 // applies per store transaction (group commit)
+	CPUMicrosPerEvent  float64
 	AvroNsPerEvent     float64
 	HandlerMsMean      float64
 	RedisMsMean        float64
@@ -387,6 +389,10 @@ func benchPipeline(ctx context.Context, out io.Writer, log zerolog.Logger, o *Co
 	st := cons.Dedupe.Stats()
 	res.RedisCmdsPerEvent = float64(st.Commands) / float64(res.Events)
 	res.RedisTripsPerEvent = float64(st.Pipelines) / float64(res.Events)
+	if g := cons.Store.GroupStats(); g.Groups > 0 {
+		res.StoreGroupMean = float64(g.Applies) / float64(g.Groups)
+	}
+	res.CPUMicrosPerEvent = res.CPUSeconds * 1e6 / float64(res.Events)
 	res.HandlerMsMean = histogramMeanMs(reg, "edxbus_consumer_handler_seconds")
 	res.RedisMsMean = histogramMeanMs(reg, "edxbus_consumer_redis_seconds")
 	res.BrokerMsMean = histogramMeanMs(reg, "edxbus_producer_send_to_receipt_seconds")

@@ -213,7 +213,8 @@ func (s *Store) ApplyCourseRun(ctx context.Context, u CourseRunUpdate) (Outcome,
 	}
 	keyLower := strings.ToLower(u.CourseKey)
 	var outcome Outcome
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	// The lane is the course's: its runs share the course row.
+	err = s.applyTx(ctx, strings.ToLower(parts.CourseKey()), func(tx *sql.Tx) error {
 		now := s.now().UTC().Truncate(storedPrecision)
 		if err := s.lockKey(ctx, tx, "course_run:"+keyLower); err != nil {
 			return err

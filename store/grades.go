@@ -80,9 +80,10 @@ func (s *Store) ApplyGrade(ctx context.Context, g GradeUpdate) (Outcome, error) 
 	}
 	runKey := strings.ToLower(g.CourseKey)
 	var outcome Outcome
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	lock := "grade:" + g.Username + "\n" + runKey
+	err := s.applyTx(ctx, lock, func(tx *sql.Tx) error {
 		now := s.now().UTC().Truncate(storedPrecision)
-		if err := s.lockKey(ctx, tx, "grade:"+g.Username+"\n"+runKey); err != nil {
+		if err := s.lockKey(ctx, tx, lock); err != nil {
 			return err
 		}
 		var (

@@ -14,7 +14,8 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+	"github.com/prometheus/client_golang/prometheus"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 // dialect is what differs between SQLite, PostgreSQL and MySQL; everything
@@ -52,6 +53,16 @@ type Store struct {
 	// SQLite, which has one writer anyway: waiting here is a queue, waiting
 	// in SQLite's busy handler is sleep-and-poll (1, 2, 5, … ms).
 	writer sync.Mutex
+
+	// Group commit (group.go).
+	maxGroup  int
+	lanes     int
+	reg       prometheus.Registerer
+	gm        *groupMetrics
+	queues    []chan *applyReq
+	closing   chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
 }
 
 // Option configures Open.
@@ -78,7 +89,7 @@ func WithPassword(password string) Option { return func(s *Store) { s.password =
 //	host=… dbname=… (libpq keywords)                   PostgreSQL through pgx
 //	mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?…]   MySQL 8.0+ or MariaDB 10.6+ (see mysqlConfig)
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	s := &Store{now: time.Now, retries: 5}
+	s := &Store{now: time.Now, retries: 5, maxGroup: DefaultMaxGroup}
 	for _, o := range opts {
 		o(s)
 	}
@@ -127,6 +138,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		_ = s.Close()
 		return nil, err
 	}
+	s.startLanes()
 	return s, nil
 }
 
@@ -261,8 +273,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the connections.
+// Close answers the applies still queued with an error, waits for the
+// groups being written, and releases the connections.
 func (s *Store) Close() error {
+	s.stopLanes()
 	for _, st := range s.stmts {
 		_ = st.Close()
 	}

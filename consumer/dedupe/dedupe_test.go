@@ -461,3 +461,81 @@ func TestPipelinesInFlight(t *testing.T) {
 		})
 	}
 }
+
+// A private Redis (the in-process one) gets plain commands in MULTI/EXEC,
+// no scripts, with the same answers for its one owner: claim, re-claim of
+// our lease, release, mark, and the TTLs of both keys.
+func TestPrivateRedisUsesNoScripts(t *testing.T) {
+	for _, tg := range targets {
+		t.Run(tg.name, func(t *testing.T) {
+			c, m := tg.open(t)
+			ctx := context.Background()
+			if tg.name == "redis-server" {
+				// The script mode of other tests may have loaded them.
+				if err := c.ScriptFlush(ctx).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			d := isolated(t, c, WithPrivateRedis(), WithLeaseTTL(time.Minute), WithTTL(time.Hour))
+			if got := claim(t, d, "e1", "e2"); got[0] != StatusNew || got[1] != StatusNew {
+				t.Fatalf("first claims: %v", got)
+			}
+			if got := claim(t, d, "e1"); got[0] != StatusNew {
+				t.Fatalf("our own lease must be re-entrant: %v", got)
+			}
+			lease := d.prefix + ":sub:{e1}:lease"
+			if ttl := c.PTTL(ctx, lease).Val(); ttl <= 0 || ttl > time.Minute {
+				t.Fatalf("lease TTL %v", ttl)
+			}
+			if err := d.Release(ctx, "sub", "e2"); err != nil {
+				t.Fatal(err)
+			}
+			if n := c.Exists(ctx, d.prefix+":sub:{e2}:lease").Val(); n != 0 {
+				t.Fatal("release left the lease")
+			}
+			if err := d.MarkDone(ctx, "sub", "e1"); err != nil {
+				t.Fatal(err)
+			}
+			if got := claim(t, d, "e1", "e2"); got[0] != StatusDone || got[1] != StatusNew {
+				t.Fatalf("after MarkDone e1 and a release of e2: %v", got)
+			}
+			if n := c.Exists(ctx, lease).Val(); n != 0 {
+				t.Fatal("MarkDone left the lease")
+			}
+			if ttl := c.TTL(ctx, d.prefix+":sub:{e1}:done").Val(); ttl <= 0 || ttl > time.Hour {
+				t.Fatalf("done TTL %v", ttl)
+			}
+			if m != nil {
+				m.FastForward(time.Hour + time.Second)
+				if got := claim(t, d, "e1"); got[0] != StatusNew {
+					t.Fatalf("after the done marker expired: %v", got)
+				}
+			}
+			loaded, err := c.ScriptExists(ctx, claimScript.Hash(), markScript.Hash(), releaseScript.Hash()).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, l := range loaded {
+				if l {
+					t.Fatalf("script %d was loaded: private mode must not use scripts", i)
+				}
+			}
+		})
+	}
+}
+
+// A Redis down answers private calls with UnavailableError too.
+func TestPrivateRedisDownIsUnavailable(t *testing.T) {
+	m := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: m.Addr(), MaxRetries: -1})
+	t.Cleanup(func() { _ = c.Close() })
+	d := isolated(t, c, WithPrivateRedis())
+	m.Close()
+	_, err := d.Claim(context.Background(), "sub", "e1")
+	if !IsUnavailable(err) {
+		t.Fatalf("claim with Redis gone: %v, want UnavailableError", err)
+	}
+	if err := d.MarkDone(context.Background(), "sub", "e1"); !IsUnavailable(err) {
+		t.Fatalf("mark with Redis gone: %v", err)
+	}
+}

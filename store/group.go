@@ -1,0 +1,282 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Group commit: applies that arrive while a transaction is being written
+// wait for the next one and share it, each inside a savepoint of its own.
+// One event that fails is rolled back to its savepoint and answered alone;
+// the others commit. The begin, the commit (and its write to the log) and
+// the writer lock are paid once per group instead of once per event, which
+// is most of an apply's cost on SQLite.
+//
+// A lone apply goes at once: groups form only while a commit is under way,
+// so batching adds no delay at low rates. Applies are spread over lanes (one
+// on SQLite, which has one writer anyway; several elsewhere) by their lane
+// key, the course for course runs: two lanes never touch one course, so
+// this process's groups cannot deadlock each other. A group that fails as a
+// whole (a conflict with another process, a commit error) is run again one
+// apply per transaction, with the usual retries, so grouping never changes
+// an apply's outcome.
+
+// DefaultMaxGroup is how many applies share one transaction at most.
+const DefaultMaxGroup = 256
+
+// WithGroupCommit sets how many applies share one transaction at most
+// (0: DefaultMaxGroup; 1 turns grouping off: one transaction each).
+func WithGroupCommit(maxGroup int) Option {
+	return func(s *Store) {
+		if maxGroup <= 0 {
+			maxGroup = DefaultMaxGroup
+		}
+		s.maxGroup = maxGroup
+	}
+}
+
+// WithCommitLanes sets how many groups are written at once (default 1 on
+// SQLite, 4 on PostgreSQL and MySQL).
+func WithCommitLanes(n int) Option { return func(s *Store) { s.lanes = max(n, 1) } }
+
+// WithMetrics registers the store's group-commit metrics with reg.
+func WithMetrics(reg prometheus.Registerer) Option { return func(s *Store) { s.reg = reg } }
+
+// GroupStats counts what group commit did since Open.
+type GroupStats struct {
+	Groups    int64 // transactions written for applies
+	Applies   int64 // applies they carried
+	Fallbacks int64 // groups that failed whole and were run one apply each
+}
+
+type applyReq struct {
+	ctx  context.Context
+	fn   func(*sql.Tx) error
+	err  error
+	done chan struct{}
+}
+
+type groupMetrics struct {
+	size      prometheus.Histogram
+	seconds   prometheus.Histogram
+	fallbacks prometheus.Counter
+
+	mu    sync.Mutex
+	stats GroupStats
+}
+
+func newGroupMetrics(reg prometheus.Registerer) *groupMetrics {
+	m := &groupMetrics{
+		size: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "edxbus_store_group_size",
+			Help: "Applies written in one store transaction (group commit).", Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
+		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "edxbus_store_group_seconds",
+			Help: "Time to write one group of applies, begin to commit.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
+		fallbacks: prometheus.NewCounter(prometheus.CounterOpts{Name: "edxbus_store_group_fallbacks_total",
+			Help: "Groups that failed as a whole and were written again one apply per transaction."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.size, m.seconds, m.fallbacks)
+	}
+	return m
+}
+
+// startLanes starts the committers; stopLanes ends them (Close).
+func (s *Store) startLanes() {
+	if s.lanes == 0 {
+		s.lanes = 4
+		if s.dialect == dialectSQLite {
+			s.lanes = 1
+		}
+	}
+	s.gm = newGroupMetrics(s.reg)
+	s.closing, s.stopped = make(chan struct{}), make(chan struct{})
+	s.queues = make([]chan *applyReq, s.lanes)
+	var wg sync.WaitGroup
+	for i := range s.queues {
+		s.queues[i] = make(chan *applyReq, s.maxGroup)
+		wg.Add(1)
+		go func(q chan *applyReq) {
+			defer wg.Done()
+			s.commitLoop(q)
+		}(s.queues[i])
+	}
+	go func() {
+		wg.Wait()
+		close(s.stopped)
+	}()
+}
+
+func (s *Store) stopLanes() {
+	if s.closing == nil {
+		return
+	}
+	s.closeOnce.Do(func() { close(s.closing) })
+	<-s.stopped
+}
+
+var errStoreClosed = errors.New("store: closed")
+
+// applyTx runs fn in a transaction shared with other applies of this
+// process (see Group commit), in the lane of laneKey. fn may run twice (the
+// group failed whole and every apply is run again alone): it must start
+// from what the database holds, as every apply does.
+func (s *Store) applyTx(ctx context.Context, laneKey string, fn func(*sql.Tx) error) error {
+	if s.maxGroup <= 1 || s.queues == nil {
+		return s.inTx(ctx, fn)
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(laneKey))
+	q := s.queues[h.Sum32()%uint32(len(s.queues))]
+	r := &applyReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+	select {
+	case q <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.closing:
+		return errStoreClosed
+	}
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		// It may still commit: the inbox recognises a redelivery.
+		return ctx.Err()
+	case <-s.stopped:
+		return errStoreClosed
+	}
+}
+
+func (s *Store) commitLoop(q chan *applyReq) {
+	refuseQueued := func() {
+		for {
+			select {
+			case r := <-q:
+				r.err = errStoreClosed
+				close(r.done)
+			default:
+				return
+			}
+		}
+	}
+	for {
+		// Closing wins over what is queued: Close answers it, unwritten.
+		select {
+		case <-s.closing:
+			refuseQueued()
+			return
+		default:
+		}
+		var first *applyReq
+		select {
+		case first = <-q:
+		case <-s.closing:
+			refuseQueued()
+			return
+		}
+		group := []*applyReq{first}
+	gather:
+		for len(group) < s.maxGroup {
+			select {
+			case r := <-q:
+				group = append(group, r)
+			default:
+				break gather
+			}
+		}
+		s.commitGroup(group)
+	}
+}
+
+// commitGroup writes group in one transaction and answers every apply.
+func (s *Store) commitGroup(group []*applyReq) {
+	live := group[:0]
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			close(r.done)
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	start := time.Now()
+	err := s.tryGroup(live)
+	s.gm.seconds.Observe(time.Since(start).Seconds())
+	s.gm.size.Observe(float64(len(live)))
+	s.gm.mu.Lock()
+	s.gm.stats.Groups++
+	s.gm.stats.Applies += int64(len(live))
+	if err != nil {
+		s.gm.stats.Fallbacks++
+	}
+	s.gm.mu.Unlock()
+	if err != nil {
+		s.gm.fallbacks.Inc()
+		for _, r := range live {
+			r.err = s.inTx(r.ctx, r.fn)
+		}
+	}
+	for _, r := range live {
+		close(r.done)
+	}
+}
+
+// tryGroup runs every apply of group in one transaction, each in a
+// savepoint: an apply's own error rolls back its savepoint and stays its
+// answer. It fails as a whole on a conflict (a deadlock may already have
+// rolled the whole transaction back on MySQL), on a savepoint statement
+// that fails, or at commit; then nothing of the group is committed.
+func (s *Store) tryGroup(group []*applyReq) error {
+	if len(group) == 1 {
+		// Nothing to share: no savepoint needed.
+		r := group[0]
+		r.err = s.tryTx(r.ctx, r.fn)
+		if r.err != nil && isSerializationConflict(r.err) {
+			return r.err
+		}
+		return nil
+	}
+	// The transaction outlives any one caller: one leaving must not roll
+	// back the others' applies.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return s.tryTx(ctx, func(tx *sql.Tx) error {
+		for _, r := range group {
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT edxbus_apply"); err != nil {
+				return fmt.Errorf("store: savepoint: %w", err)
+			}
+			r.err = r.fn(tx)
+			if r.err != nil {
+				if isSerializationConflict(r.err) {
+					return r.err
+				}
+				if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT edxbus_apply"); err != nil {
+					return fmt.Errorf("store: rollback to savepoint: %w", err)
+				}
+			}
+			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT edxbus_apply"); err != nil {
+				return fmt.Errorf("store: release savepoint: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// GroupStats reports what group commit did since Open.
+func (s *Store) GroupStats() GroupStats {
+	if s.gm == nil {
+		return GroupStats{}
+	}
+	s.gm.mu.Lock()
+	defer s.gm.mu.Unlock()
+	return s.gm.stats
+}
