@@ -17,7 +17,6 @@ import (
 	"github.com/edxbus/edxbus/consumer"
 	"github.com/edxbus/edxbus/consumer/dedupe"
 	"github.com/edxbus/edxbus/consumer/push"
-	"github.com/edxbus/edxbus/producer"
 	"github.com/edxbus/edxbus/schema"
 	"github.com/edxbus/edxbus/store"
 	"github.com/edxbus/edxbus/store/handlers"
@@ -111,7 +110,7 @@ func DefaultConsumerConfig() ConsumerConfig {
 		Subscription: "discovery", Type: bus.Shared, EventTypes: strings.Join(handlers.EventTypes(), ","),
 		Start: bus.Earliest, Workers: 64, MaxDeliveries: 5, NackBackoff: time.Second, NackBackoffMax: time.Minute,
 		DedupeTTL: 7 * 24 * time.Hour, DedupeLease: 30 * time.Second, DedupeUnavailable: consumer.DedupeWait,
-		PublisherEnabled: true, LogEachEvent: true, MaxEventTimeSkew: producer.DefaultMaxEventTimeSkew, Store: DefaultStoreConfig(), Deliver: DeliverConfig{Timeout: 10 * time.Second, Concurrency: 16},
+		PublisherEnabled: true, LogEachEvent: true, MaxEventTimeSkew: schema.DefaultMaxEventTimeSkew, Store: DefaultStoreConfig(), Deliver: DeliverConfig{Timeout: 10 * time.Second, Concurrency: 16},
 	}
 }
 

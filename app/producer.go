@@ -14,6 +14,7 @@ import (
 	"github.com/edxbus/edxbus/bus"
 	"github.com/edxbus/edxbus/producer"
 	"github.com/edxbus/edxbus/producer/outbox"
+	"github.com/edxbus/edxbus/schema"
 	"github.com/edxbus/edxbus/store/handlers"
 )
 
@@ -39,7 +40,7 @@ type ProducerConfig struct {
 // DefaultProducerConfig keeps the outbox in dir.
 func DefaultProducerConfig(dir string) ProducerConfig {
 	return ProducerConfig{OutboxDir: dir, MaxOutbox: 100_000, MaxMessageSize: 5<<20 - 64<<10, StartWait: 5 * time.Second,
-		MaxEventTimeSkew: producer.DefaultMaxEventTimeSkew}
+		MaxEventTimeSkew: schema.DefaultMaxEventTimeSkew}
 }
 
 // RegisterFlags binds the producer's flags.

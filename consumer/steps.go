@@ -112,9 +112,8 @@ func (c *Consumer) decode(next handleFunc) handleFunc {
 		if err != nil {
 			return failed("unknown_type", true, err)
 		}
-		if skew := c.cfg.MaxEventTimeSkew; skew > 0 && meta.Time.After(time.Now().Add(skew)) {
-			return failed("event_time", true, fmt.Errorf("%s %s is more than %s in the future (--max-event-time-skew): applied, it would make later edits look stale",
-				schema.PropTime, meta.Time.UTC().Format(time.RFC3339Nano), skew))
+		if err := schema.CheckTimeNotAhead(meta.Time, time.Now(), c.cfg.MaxEventTimeSkew); err != nil {
+			return failed("event_time", true, err)
 		}
 		writer, err := d.msg.WriterSchema(ctx)
 		if err != nil {

@@ -383,18 +383,10 @@ func metadataFromHeaders(eventType string, h http.Header) (schema.Metadata, stri
 // metadataFrom builds the event's metadata from the optional attributes attr
 // gives by property name (ce_id, ce_time, …); on a bad one it returns its
 // name as the offending field.
-func metadataFrom(eventType string, raw func(prop string) string) (schema.Metadata, string, error) {
-	var badUTF8 string
-	attr := func(prop string) string {
-		v := raw(prop)
-		if !utf8.ValidString(v) && badUTF8 == "" {
-			badUTF8 = prop
-		}
-		return v
-	}
+func metadataFrom(eventType string, attr func(prop string) string) (schema.Metadata, string, error) {
 	for _, prop := range []string{schema.PropID, schema.PropTime, schema.PropMinorVersion, schema.PropSource, schema.PropSourceHost, schema.PropSourceLib, schema.PropType} {
-		if attr(prop); badUTF8 != "" {
-			return schema.Metadata{}, badUTF8, fmt.Errorf("%s is not valid UTF-8", badUTF8)
+		if !utf8.ValidString(attr(prop)) {
+			return schema.Metadata{}, prop, fmt.Errorf("%s is not valid UTF-8", prop)
 		}
 	}
 	var opts []schema.MetadataOption

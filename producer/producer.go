@@ -65,13 +65,8 @@ type Validator func(meta schema.Metadata, value any) error
 // WithValidator checks every event with v before it is stored.
 func WithValidator(v Validator) Option { return func(p *Producer) { p.validate = v } }
 
-// DefaultMaxEventTimeSkew is how far into the future an event's time may
-// be by default: clocks drift by seconds, not minutes, and one event dated
-// years ahead would make every later edit of its course run look stale.
-const DefaultMaxEventTimeSkew = 5 * time.Minute
-
 // WithMaxEventTimeSkew sets how far into the future an event's time may be
-// (default DefaultMaxEventTimeSkew; 0 turns the check off).
+// (default schema.DefaultMaxEventTimeSkew; 0 turns the check off).
 func WithMaxEventTimeSkew(d time.Duration) Option { return func(p *Producer) { p.maxSkew = d } }
 
 // minEventTime is the earliest event time accepted: an Open edX event is
@@ -84,9 +79,9 @@ func checkEventTime(t, now time.Time, skew time.Duration) error {
 	switch {
 	case t.Before(minEventTime):
 		return &bodyError{field: schema.PropTime, err: fmt.Errorf("%s %s is before 1970", schema.PropTime, t.UTC().Format(time.RFC3339))}
-	case skew > 0 && t.After(now.Add(skew)):
-		return &bodyError{field: schema.PropTime, err: fmt.Errorf("%s %s is more than %s in the future (the --max-event-time-skew): an event dated ahead would make later edits look stale",
-			schema.PropTime, t.UTC().Format(time.RFC3339Nano), skew)}
+	}
+	if err := schema.CheckTimeNotAhead(t, now, skew); err != nil {
+		return &bodyError{field: schema.PropTime, err: err}
 	}
 	return nil
 }
@@ -113,7 +108,7 @@ func New(cfg Config, box *outbox.Outbox, opts ...Option) (*Producer, error) {
 		return nil, fmt.Errorf("producer config: %w", err)
 	}
 	p := &Producer{cfg: cfg, routes: cfg.routes(), box: box, log: zerolog.Nop(), now: time.Now, maxSize: 5<<20 - 64<<10,
-		maxSkew: DefaultMaxEventTimeSkew}
+		maxSkew: schema.DefaultMaxEventTimeSkew}
 	for _, o := range opts {
 		o(p)
 	}

@@ -178,3 +178,18 @@ func MetadataFromProperties(props map[string]string) (Metadata, error) {
 	m.SourceLib = props[PropSourceLib]
 	return m, nil
 }
+
+// DefaultMaxEventTimeSkew is how far into the future an event's time may
+// be by default: clocks drift by seconds, not minutes, and one event dated
+// years ahead would make every later edit of its course run look stale.
+const DefaultMaxEventTimeSkew = 5 * time.Minute
+
+// CheckTimeNotAhead refuses an event time more than skew after now (skew 0:
+// no bound). The producer answers it with a 400, the consumer dead-letters.
+func CheckTimeNotAhead(t, now time.Time, skew time.Duration) error {
+	if skew > 0 && t.After(now.Add(skew)) {
+		return fmt.Errorf("%s %s is more than %s in the future (--max-event-time-skew): applied, it would make later edits look stale",
+			PropTime, t.UTC().Format(time.RFC3339Nano), skew)
+	}
+	return nil
+}
