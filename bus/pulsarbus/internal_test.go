@@ -24,9 +24,10 @@ import (
 	"github.com/edxbus/edxbus/schema"
 )
 
-// The relay's options: no send timeout, no batching, the name, the
-// schema, the pending bound and a capped reconnection backoff; a dead
-// letter sender's: no schema, the transport's reconnection cap.
+// The relay's options: no send timeout, the name, the schema, the pending
+// bound, a capped reconnection backoff, and batches cut only by SendGroup;
+// a dead letter sender's: no schema, no batching, the transport's
+// reconnection cap.
 func TestProducerOptions(t *testing.T) {
 	ev, err := schema.Lookup(schema.EventCourseCatalogInfoChanged)
 	if err != nil {
@@ -34,22 +35,23 @@ func TestProducerOptions(t *testing.T) {
 	}
 	tr := Wrap(nil, "http://127.0.0.1:8080", nil)
 	relay := tr.producerOptions(bus.SenderOptions{Topic: "persistent://t/ns/a", Name: "edxbus-x-1", Event: ev, MaxPending: 2000,
-		RetryForever: true, MaxReconnectDelay: 3 * time.Second})
-	if relay.Topic != "persistent://t/ns/a" || relay.Name != "edxbus-x-1" || relay.SendTimeout != -1 || !relay.DisableBatching ||
+		RetryForever: true, MaxReconnectDelay: 3 * time.Second, Groups: bus.GroupLimits{MaxMessages: 500, MaxBytes: 1 << 19}}, true)
+	if relay.Topic != "persistent://t/ns/a" || relay.Name != "edxbus-x-1" || relay.SendTimeout != -1 || relay.DisableBatching ||
+		relay.BatchingMaxMessages != 500 || relay.BatchingMaxSize < 1<<19 || relay.BatchingMaxPublishDelay < 24*time.Hour ||
 		relay.MaxPendingMessages != 2000 || relay.Schema == nil || relay.Schema.GetSchemaInfo().Schema != ev.SchemaJSON {
 		t.Fatalf("relay options %+v", relay)
 	}
 	if d := ceiling(relay.BackOffPolicyFunc); !capIs(d, 3*time.Second) {
 		t.Errorf("relay reconnection cap %v, want 3s", d)
 	}
-	dlq := tr.producerOptions(bus.SenderOptions{Topic: "persistent://t/ns/a-DLQ"})
+	dlq := tr.producerOptions(bus.SenderOptions{Topic: "persistent://t/ns/a-DLQ"}, false)
 	if dlq.Schema != nil || dlq.SendTimeout != 0 || !dlq.DisableBatching || dlq.Name != "" {
 		t.Fatalf("dead-letter options %+v", dlq)
 	}
 	if d := ceiling(dlq.BackOffPolicyFunc); !capIs(d, DefaultMaxReconnectDelay) {
 		t.Errorf("default reconnection cap %v, want %v", d, DefaultMaxReconnectDelay)
 	}
-	if batched := tr.producerOptions(bus.SenderOptions{Topic: "persistent://t/ns/raw", Batching: true}); batched.DisableBatching {
+	if batched := tr.producerOptions(bus.SenderOptions{Topic: "persistent://t/ns/raw", Batching: true}, false); batched.DisableBatching {
 		t.Error("Batching asked for, yet disabled")
 	}
 }
