@@ -129,6 +129,16 @@ type MessageID interface {
 	String() string
 }
 
+// Duplicate is the MessageID a send's receipt carries when the bus's
+// deduplication dropped the message because it had stored it before
+// (Pulsar answers such a send with message id -1:-1). It is a success:
+// the message is on the topic, once.
+var Duplicate MessageID = duplicateID{}
+
+type duplicateID struct{}
+
+func (duplicateID) String() string { return "duplicate" }
+
 // SubscriptionType is how a subscription spreads messages over consumers.
 type SubscriptionType int
 

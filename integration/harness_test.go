@@ -297,6 +297,42 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// transport is a client of the environment's broker, with the official
+// Pulsar client; the caller closes it.
+func (e env) transport(t *testing.T) bus.Transport {
+	t.Helper()
+	cfg := pulsarbus.DefaultConfig()
+	cfg.URL, cfg.AdminURL = e.pulsarURL, e.adminURL
+	tr, err := pulsarbus.New(cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// eventCounts reads topic from its first message until none comes for a
+// few seconds and counts the messages of each event id (ce_id).
+func (e env) eventCounts(t *testing.T, topic string) map[string]int {
+	t.Helper()
+	tr := e.transport(t)
+	defer tr.Close()
+	r, err := tr.NewReader(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	counts := map[string]int{}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		m, err := r.Next(ctx)
+		cancel()
+		if err != nil {
+			return counts
+		}
+		counts[m.Properties()["ce_id"]]++
+	}
+}
+
 // publishPoison sends a catalog event with body straight to the pipeline's
 // topic with the official client, past the ingest (which refuses what the
 // consumer would dead-letter): poison as a producer that does not check, an
@@ -316,12 +352,7 @@ func (pl *pipeline) publishPoison(body string) string {
 	if err != nil {
 		pl.t.Fatal(err)
 	}
-	cfg := pulsarbus.DefaultConfig()
-	cfg.URL, cfg.AdminURL = pl.e.pulsarURL, pl.e.adminURL
-	tr, err := pulsarbus.New(cfg, zerolog.Nop())
-	if err != nil {
-		pl.t.Fatal(err)
-	}
+	tr := pl.e.transport(pl.t)
 	defer tr.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

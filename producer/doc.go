@@ -8,8 +8,13 @@
 // one Pulsar producer per topic and event type, each declaring the event's
 // Avro schema so the broker enforces it, with a stable producer name and the
 // outbox sequence number as sequence id so broker-side deduplication absorbs
-// the resends that follow a lost receipt or a crash. Records are deleted on
-// their send receipt; while the broker is away they wait.
+// the resends that follow a lost receipt or a crash. What is waiting goes in
+// groups, one Pulsar batch each and one in flight per route, judged by the
+// broker by their highest sequence number; after a start or a failure a
+// route sends one record at a time until the broker stores one rather than
+// dropping it as a duplicate, so a re-formed group never straddles what was
+// stored (Relay.sendRoute says why that keeps dedup exact). Records are
+// deleted on their send receipt; while the broker is away they wait.
 //
 // Topics follow EVENT_BUS_PRODUCER_CONFIG (event type → topic →
 // event_key_field, enabled) and persistent://<tenant>/<namespace>/<prefix>-<topic>.

@@ -97,13 +97,19 @@ type received struct {
 // order, duplicates included.
 func readAll(t testing.TB, tr bus.Transport, topic string, want int, deadline time.Duration) []received {
 	t.Helper()
-	return readUntil(t, tr, topic, deadline, func(seen map[string]bool) bool { return len(seen) >= want })
+	return readUntil(t, tr, topic, deadline, func(seen map[string]bool, _ int) bool { return len(seen) >= want })
+}
+
+// readN reads n messages, whatever their events.
+func readN(t testing.TB, tr bus.Transport, topic string, n int, deadline time.Duration) []received {
+	t.Helper()
+	return readUntil(t, tr, topic, deadline, func(_ map[string]bool, read int) bool { return read >= n })
 }
 
 // readIDs reads until every id in ids arrived.
 func readIDs(t testing.TB, tr bus.Transport, topic string, ids map[string]bool, deadline time.Duration) []received {
 	t.Helper()
-	return readUntil(t, tr, topic, deadline, func(seen map[string]bool) bool {
+	return readUntil(t, tr, topic, deadline, func(seen map[string]bool, _ int) bool {
 		for id := range ids {
 			if !seen[id] {
 				return false
@@ -115,7 +121,7 @@ func readIDs(t testing.TB, tr bus.Transport, topic string, ids map[string]bool, 
 
 // The subscription is new and has one consumer (failover: it alone
 // receives, in order), so it sees the topic from its first message.
-func readUntil(t testing.TB, tr bus.Transport, topic string, deadline time.Duration, done func(map[string]bool) bool) []received {
+func readUntil(t testing.TB, tr bus.Transport, topic string, deadline time.Duration, done func(seen map[string]bool, read int) bool) []received {
 	t.Helper()
 	ev, _ := schema.Lookup(schema.EventCourseCatalogInfoChanged)
 	cons, err := tr.Subscribe(context.Background(), bus.SubscribeOptions{
@@ -130,7 +136,7 @@ func readUntil(t testing.TB, tr bus.Transport, topic string, deadline time.Durat
 	seen := map[string]bool{}
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	for !done(seen) {
+	for !done(seen, len(out)) {
 		msg, err := cons.Receive(ctx)
 		if err != nil {
 			t.Fatalf("after %d distinct events: %v", len(seen), err)

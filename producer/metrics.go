@@ -15,8 +15,12 @@ type metrics struct {
 	rejected   *prometheus.CounterVec
 	published  *prometheus.CounterVec
 	failures   *prometheus.CounterVec
-	latency    prometheus.Histogram
-	receipt    prometheus.Histogram
+	// resendsDropped: records the broker's dedup dropped as already stored.
+	resendsDropped *prometheus.CounterVec
+	latency        prometheus.Histogram
+	receipt        prometheus.Histogram
+	// groupRecords: records per group the relay sends as one unit.
+	groupRecords prometheus.Histogram
 }
 
 // newMetrics creates the producer's collectors and registers them on reg
@@ -34,14 +38,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Records receipted by the broker and deleted from the outbox."}, []string{"topic"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edxbus_producer_publish_failures_total",
 			Help: "Failed sends (each followed by a backoff and a resend)."}, []string{"topic"}),
+		resendsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edxbus_producer_resends_deduplicated_total",
+			Help: "Records sent again after a restart or failure that the broker had stored already and dropped (its dedup at work; each is also in published_total)."}, []string{"topic"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "edxbus_producer_accept_to_receipt_seconds",
 			Help: "Time from outbox accept to broker receipt.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
 		receipt: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "edxbus_producer_send_to_receipt_seconds",
-			Help:    "Time from handing a record to the Pulsar client to the broker's receipt (the broker's persist, fsync included, and the round trip).",
+			Help:    "Time from handing a record's group to the Pulsar client to the broker's receipt (the broker's persist, fsync included, and the round trip).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}),
+		groupRecords: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "edxbus_producer_relay_group_records",
+			Help:    "Records per group the relay sends as one Pulsar batch (one broker write and receipt): as many as were waiting on the route, up to the group limits.",
+			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000}}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.accepted, m.duplicates, m.rejected, m.published, m.failures, m.latency, m.receipt)
+		reg.MustRegister(m.accepted, m.duplicates, m.rejected, m.published, m.failures, m.resendsDropped, m.latency, m.receipt, m.groupRecords)
 	}
 	return m
 }

@@ -1,12 +1,14 @@
 package producer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,20 +22,29 @@ import (
 // Relay drains the outbox to the bus in order. Create it with NewRelay, call
 // Start, and Close when done.
 type Relay struct {
-	bus     bus.Transport
-	box     *outbox.Outbox
-	p       *Producer
-	name    string
-	log     zerolog.Logger
-	batch   int
+	bus  bus.Transport
+	box  *outbox.Outbox
+	p    *Producer
+	name string
+	log  zerolog.Logger
+	// groups bounds the groups each sender takes in one SendGroup; the
+	// relay reads the outbox groups.MaxMessages records at a time.
+	groups  bus.GroupLimits
 	backoff time.Duration
 	maxWait time.Duration
+	// receiptTimeout: how long a group may wait for its receipts while the
+	// broker takes connections before its sender is replaced.
+	receiptTimeout time.Duration
 	// reconnectMax caps the transport's reconnection backoff.
 	reconnectMax time.Duration
 	// startWait is how long Start waits for the broker before it leaves
 	// connecting to the background.
 	startWait time.Duration
 	producers map[string]bus.Sender // by topic + "\x00" + event type; only the run loop touches it after Start
+	// synced holds the routes whose sender is known to be past everything
+	// the broker stored: their records go in groups (see sendRoute). Only
+	// the run loop touches it.
+	synced map[string]bool
 
 	// connErr is why the relay is not sending: the broker unreachable or
 	// refusing a sender (nil once every sender is made).
@@ -75,6 +86,39 @@ func WithMaxReconnectDelay(d time.Duration) RelayOption {
 	return func(r *Relay) { r.reconnectMax = d }
 }
 
+// DefaultGroupLimits: a group of up to 1,000 records or 512 KiB goes to
+// the broker as one Pulsar batch, one write and one receipt.
+var DefaultGroupLimits = bus.GroupLimits{MaxMessages: 1000, MaxBytes: 512 << 10}
+
+// WithGroupLimits bounds the groups the relay sends as one unit (default
+// DefaultGroupLimits); MaxMessages 1 sends every record on its own.
+// Records are grouped by route (topic and event type) in outbox order, as
+// many as are waiting: at a low rate a group is one record and goes at
+// once, so grouping adds no latency.
+func WithGroupLimits(l bus.GroupLimits) RelayOption {
+	return func(r *Relay) {
+		if l.MaxMessages > 0 && l.MaxBytes > 0 {
+			r.groups = l
+		}
+	}
+}
+
+// WithReceiptTimeout sets how long a group may wait for its receipts while
+// the broker takes connections (default 30 s). The Pulsar client never
+// gives up on a message itself (the relay's senders retry forever, since
+// the outbox holds the event), so a broker that answers connections but
+// not a send would hold the relay forever: past this, the relay replaces
+// the sender and resends from the outbox, deduplicated by the broker.
+// While the broker is unreachable a group just waits: the client resends
+// it on reconnecting.
+func WithReceiptTimeout(d time.Duration) RelayOption {
+	return func(r *Relay) {
+		if d > 0 {
+			r.receiptTimeout = d
+		}
+	}
+}
+
 // WithStartWait sets how long Start waits for the broker to accept the
 // relay's senders before it returns and goes on connecting in the
 // background (default 5 s).
@@ -95,8 +139,8 @@ func DefaultProducerName(outboxPath string) string {
 // NewRelay prepares a relay for the producer's outbox and configuration,
 // sending through t.
 func NewRelay(t bus.Transport, p *Producer, opts ...RelayOption) *Relay {
-	r := &Relay{bus: t, box: p.box, p: p, name: "edxbus-producer", log: p.log, batch: 500,
-		backoff: 200 * time.Millisecond, maxWait: 10 * time.Second, reconnectMax: 10 * time.Second, startWait: 5 * time.Second, producers: map[string]bus.Sender{}}
+	r := &Relay{bus: t, box: p.box, p: p, name: "edxbus-producer", log: p.log, groups: DefaultGroupLimits,
+		backoff: 200 * time.Millisecond, maxWait: 10 * time.Second, receiptTimeout: 30 * time.Second, reconnectMax: 10 * time.Second, startWait: 5 * time.Second, producers: map[string]bus.Sender{}, synced: map[string]bool{}}
 	for _, o := range opts {
 		o(r)
 	}
@@ -136,7 +180,7 @@ func (r *Relay) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
 	r.done = make(chan struct{})
-	r.receipts = make(chan uint64, 4*r.batch)
+	r.receipts = make(chan uint64, 4*r.groups.MaxMessages)
 	r.drained = make(chan struct{})
 	r.watchStatus()
 	go r.deleteLoop()
@@ -260,12 +304,13 @@ func (r *Relay) senderOptions(topic, eventType string, ev *schema.Event) bus.Sen
 		Event: ev,
 		// Never give up while the broker is away: the outbox holds the event.
 		RetryForever: true,
-		// Batching stays off (the default): a batch re-formed after a
-		// restart that starts with an already-stored record could be dropped
-		// whole by the broker's dedup (see bus.SenderOptions.Batching). One
-		// record per message keeps dedup exact; the sends are still
-		// pipelined and the broker still groups their writes.
-		MaxPending:        4 * r.batch,
+		// Groups, not the transport's own Batching: a batch the client cut
+		// on its own, re-formed differently after a restart, could be
+		// dropped whole by the broker's dedup (see bus.SenderOptions). A
+		// group is judged by its highest outbox sequence number, so it is
+		// dropped only if all of it was stored.
+		Groups:            r.groups,
+		MaxPending:        2 * r.groups.MaxMessages,
 		MaxReconnectDelay: r.reconnectMax,
 	}
 }
@@ -287,7 +332,7 @@ func (r *Relay) run(ctx context.Context) {
 	var after uint64
 	wait := r.backoff
 	for {
-		recs, err := r.box.Next(ctx, after, r.batch)
+		recs, err := r.box.Next(ctx, after, r.groups.MaxMessages)
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, outbox.ErrClosed) {
 				r.log.Error().Err(err).Msg("reading the outbox")
@@ -296,49 +341,8 @@ func (r *Relay) run(ctx context.Context) {
 			}
 			return
 		}
-		var (
-			mu     sync.Mutex
-			failed error
-		)
-		for _, rec := range recs {
-			prod, ok := r.producers[rec.Topic+"\x00"+rec.EventType]
-			if !ok {
-				// The configuration changed since the record was accepted:
-				// send it anyway on a producer made for it.
-				prod, err = r.lateProducer(ctx, rec)
-				if err != nil {
-					mu.Lock()
-					failed = err
-					mu.Unlock()
-					break
-				}
-			}
-			rec := rec
-			sent := time.Now()
-			// The outbox sequence number is the dedup identity.
-			prod.SendAsync(ctx, &bus.OutgoingMessage{
-				Payload: rec.Payload, Key: rec.Key, Properties: rec.Properties,
-				EventTime: rec.EventTime, SequenceID: rec.Seq,
-			}, func(_ bus.MessageID, err error) {
-				if err != nil {
-					r.p.m.failures.WithLabelValues(rec.Topic).Inc()
-					mu.Lock()
-					if failed == nil {
-						failed = fmt.Errorf("send %s (seq %d) to %s: %w", rec.EventID, rec.Seq, rec.Topic, err)
-					}
-					mu.Unlock()
-					return
-				}
-				r.p.m.published.WithLabelValues(rec.Topic).Inc()
-				r.p.m.latency.Observe(time.Since(rec.AcceptedAt).Seconds())
-				r.p.m.receipt.Observe(time.Since(sent).Seconds())
-				r.receipted(rec.Seq)
-			})
-		}
 		after = recs[len(recs)-1].Seq
-		mu.Lock()
-		err = failed
-		mu.Unlock()
+		err = r.send(ctx, recs)
 		if err == nil {
 			wait = r.backoff
 			continue
@@ -346,12 +350,182 @@ func (r *Relay) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		// Nothing is in flight now (send waited for every group), so what
+		// is read again from the start is only what was not receipted.
 		r.log.Warn().Err(err).Dur("retry_in", wait).Msg("publish failed; will resend what is still in the outbox")
-		r.flush()
 		sleep(ctx, wait)
 		wait = min(2*wait, r.maxWait)
 		after = 0
 	}
+}
+
+// send sends recs, in outbox order, and returns once each has its receipt
+// or one failed (the first error). Routes are sent in parallel, one sender
+// each; a route whose sender's receipts are overdue gets a new sender.
+func (r *Relay) send(ctx context.Context, recs []outbox.Record) error {
+	var (
+		routes []string
+		byKey  = map[string][]outbox.Record{}
+	)
+	for _, rec := range recs {
+		k := rec.Topic + "\x00" + rec.EventType
+		if _, ok := byKey[k]; !ok {
+			routes = append(routes, k)
+		}
+		byKey[k] = append(byKey[k], rec)
+	}
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		failed error
+		stuck  []string            // routes whose sender is to be replaced
+		synced = map[string]bool{} // the routes' state after this send
+	)
+	for _, k := range routes {
+		route := byKey[k]
+		prod, ok := r.producers[k]
+		if !ok {
+			// The configuration changed since the record was accepted, or
+			// its sender was replaced: make one for it.
+			var err error
+			if prod, err = r.lateProducer(ctx, route[0]); err != nil {
+				mu.Lock()
+				failed = cmp.Or(failed, err)
+				mu.Unlock()
+				continue
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := r.sendRoute(ctx, prod, route, r.synced[k])
+			mu.Lock()
+			defer mu.Unlock()
+			synced[k] = ok
+			if err != nil {
+				failed = cmp.Or(failed, err)
+			}
+			if errors.Is(err, errReceiptOverdue) {
+				stuck = append(stuck, k)
+			}
+		}()
+	}
+	wg.Wait()
+	for k, ok := range synced {
+		r.synced[k] = ok
+	}
+	for _, k := range stuck {
+		// Its pending group fails with the close; the next attempt makes
+		// a new sender, under the same name, so broker dedup goes on.
+		r.producers[k].Close()
+		delete(r.producers, k)
+	}
+	return failed
+}
+
+// sendRoute sends one route's records, in order, and reports whether the
+// route is synced when it returns.
+//
+// Records go in groups, one group in flight at a time, so what the broker
+// stored of a route is always a prefix of its records in outbox order. The
+// broker judges a group by its highest sequence number: right for a group
+// of records never sent before, but a group re-formed after a failure or a
+// restart might start with records stored already and end with new ones,
+// and would then be stored whole, its start twice. So until the route is
+// synced, records go one at a time, each judged by its own number: those
+// the broker had come back as duplicates, and the first it stores now
+// proves that nothing after it was stored, so grouping resumes. A new
+// sender starts unsynced; a failure unsyncs the route.
+func (r *Relay) sendRoute(ctx context.Context, prod bus.Sender, recs []outbox.Record, synced bool) (bool, error) {
+	msgs := make([]*bus.OutgoingMessage, 0, min(len(recs), r.groups.MaxMessages))
+	resent := 0
+	for len(recs) > 0 {
+		msgs = msgs[:0]
+		size := 0
+		for _, rec := range recs {
+			// The outbox sequence number is the dedup identity.
+			m := &bus.OutgoingMessage{Payload: rec.Payload, Key: rec.Key, Properties: rec.Properties,
+				EventTime: rec.EventTime, SequenceID: rec.Seq}
+			if len(msgs) == 1 && !synced || !r.groups.Fits(len(msgs)+1, size+bus.GroupSize(m)) {
+				break
+			}
+			msgs = append(msgs, m)
+			size += bus.GroupSize(m)
+		}
+		group := recs[:len(msgs)]
+		recs = recs[len(msgs):]
+		r.p.m.groupRecords.Observe(float64(len(group)))
+		sent := time.Now()
+		var stored atomic.Bool // some record stored now, not dropped as a duplicate
+		err := r.sendGroup(ctx, prod, msgs, func(i int, id bus.MessageID, err error) {
+			rec := group[i]
+			if err != nil {
+				r.p.m.failures.WithLabelValues(rec.Topic).Inc()
+				return
+			}
+			if id == bus.Duplicate {
+				r.p.m.resendsDropped.WithLabelValues(rec.Topic).Inc()
+			} else {
+				stored.Store(true)
+			}
+			r.p.m.published.WithLabelValues(rec.Topic).Inc()
+			r.p.m.latency.Observe(time.Since(rec.AcceptedAt).Seconds())
+			r.p.m.receipt.Observe(time.Since(sent).Seconds())
+			r.receipted(rec.Seq)
+		})
+		if err != nil {
+			return false, fmt.Errorf("send %d records (seq %d to %d) to %s: %w", len(group), group[0].Seq, group[len(group)-1].Seq, group[0].Topic, err)
+		}
+		if !synced {
+			if !stored.Load() {
+				resent++
+				continue
+			}
+			synced = true
+			if resent > 0 {
+				r.log.Info().Int("records", resent).Str("topic", group[0].Topic).Uint64("from_seq", group[0].Seq).
+					Msg("the broker had stored records sent before a restart or failure and dropped their resends; sending the rest in groups")
+			}
+		}
+	}
+	return synced, nil
+}
+
+// errReceiptOverdue: a group's receipts did not come within the receipt
+// timeout while the broker took connections.
+var errReceiptOverdue = errors.New("receipts overdue while the broker takes connections; replacing the sender")
+
+// sendGroup is prod.SendGroup under a watchdog: every receiptTimeout it
+// asks whether the broker takes connections, and if it does, abandons the
+// group with errReceiptOverdue. While the broker is away the group waits.
+func (r *Relay) sendGroup(ctx context.Context, prod bus.Sender, msgs []*bus.OutgoingMessage, done func(int, bus.MessageID, error)) error {
+	gctx, abandon := context.WithCancelCause(ctx)
+	defer abandon(nil)
+	sent := make(chan struct{})
+	defer close(sent)
+	go func() {
+		tick := time.NewTicker(r.receiptTimeout)
+		defer tick.Stop()
+		for {
+			select {
+			case <-sent:
+				return
+			case <-tick.C:
+				pctx, cancel := context.WithTimeout(gctx, r.receiptTimeout)
+				err := r.ping(pctx)
+				cancel()
+				if err == nil {
+					abandon(errReceiptOverdue)
+					return
+				}
+			}
+		}
+	}()
+	err := prod.SendGroup(gctx, msgs, done)
+	if err != nil && errors.Is(context.Cause(gctx), errReceiptOverdue) {
+		return errReceiptOverdue
+	}
+	return err
 }
 
 func (r *Relay) lateProducer(ctx context.Context, rec outbox.Record) (bus.Sender, error) {
@@ -381,7 +555,7 @@ func (r *Relay) receipted(seq uint64) {
 // covers many receipts.
 func (r *Relay) deleteLoop() {
 	defer close(r.drained)
-	batch := make([]uint64, 0, r.batch)
+	batch := make([]uint64, 0, r.groups.MaxMessages)
 	flush := func() {
 		if len(batch) == 0 {
 			return

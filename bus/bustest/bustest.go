@@ -342,7 +342,11 @@ func testDedup(e *env) {
 	first.Close()
 	again := e.sender(bus.SenderOptions{Topic: topic, Name: name, RetryForever: true})
 	for seq := uint64(2); seq <= 5; seq++ {
-		e.send(again, &bus.OutgoingMessage{Payload: fmt.Appendf(nil, "m%d", seq), SequenceID: seq})
+		id := e.send(again, &bus.OutgoingMessage{Payload: fmt.Appendf(nil, "m%d", seq), SequenceID: seq})
+		// The receipt tells a dropped resend from a message stored now.
+		if dropped := id == bus.Duplicate; dropped != (seq <= 3) {
+			e.Fatalf("seq %d: receipt %v, duplicate %v, want %v", seq, id, dropped, seq <= 3)
+		}
 	}
 	again.Close()
 

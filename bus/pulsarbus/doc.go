@@ -14,7 +14,16 @@
 //     deduplication (when the namespace has it on) drops resends across
 //     restarts; an Event declares its Avro schema (Schema), which the broker
 //     checks at NewSender; RetryForever is SendTimeout -1; batching is off
-//     unless asked for.
+//     unless asked for (Batching: the client's own; Groups: SendGroup).
+//   - SendGroup sends a caller's group as one Pulsar batch whose first
+//     message carries the group's highest sequence id: the client uses a
+//     batch's first message's id as the batch's (it sends no
+//     highest_sequence_id), and the broker deduplicates by it and records
+//     it, so the broker's record is the highest id stored and a group is
+//     dropped only if all of it was stored. A receipt of Pulsar's dedup
+//     (message id -1:-1) comes back as bus.Duplicate. On a partitioned topic
+//     each message of a group goes alone (one batch would be spread over
+//     partitions deduplicating apart).
 //   - Every sender and subscription reconnects with a backoff doubling from
 //     100 ms up to its MaxReconnectDelay (the client's own goes to 60 s, so
 //     a backlog could sit idle for a minute after an outage).
@@ -31,10 +40,11 @@
 //
 // A gap of the Go client, not of Pulsar: pulsar-client-go v0.21.0 writes the
 // schema version into a message's metadata only when it sends a batch, so a
-// message from an unbatched sender (the relay's, the dead letters') names no
-// writer schema and WriterSchema returns "" for it; the consumer then decodes
-// with its own schema, as it always has for such messages. Messages from
-// batched senders and from the Java and Python clients name theirs.
+// message from an unbatched sender (the dead letters', a relay's on a
+// partitioned topic) names no writer schema and WriterSchema returns "" for
+// it; the consumer then decodes with its own schema, as it always has for
+// such messages. Messages from batched senders (the relay's groups) and from
+// the Java and Python clients name theirs.
 //
 // What it deliberately does not do: name topics (it only checks that a name
 // is persistent:// or non-persistent://), encode or decode events beyond the

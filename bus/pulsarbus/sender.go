@@ -97,8 +97,17 @@ func (s *sender) sendAsync(ctx context.Context, pm *pulsar.ProducerMessage, done
 			done(nil, err)
 			return
 		}
-		done(id, nil)
+		done(receiptID(id), nil)
 	})
+}
+
+// receiptID maps the id of a send's receipt onto the bus's: Pulsar's dedup
+// acknowledges a message it had stored before with ledger and entry -1.
+func receiptID(id pulsar.MessageID) bus.MessageID {
+	if id.LedgerID() == -1 && id.EntryID() == -1 {
+		return bus.Duplicate
+	}
+	return id
 }
 
 // SendGroup sends the group as one Pulsar batch. The batch's sequence id,
@@ -136,7 +145,7 @@ func (s *sender) Send(ctx context.Context, m *bus.OutgoingMessage) (bus.MessageI
 	if err != nil {
 		return nil, err
 	}
-	return id, nil
+	return receiptID(id), nil
 }
 
 func (s *sender) Flush() error { return s.p.Flush() }
