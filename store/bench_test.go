@@ -31,7 +31,7 @@ func BenchmarkApplyCourseRun(b *testing.B) {
 				}
 				b.ResetTimer()
 				if parallel {
-					b.SetParallelism(4)
+					b.SetParallelism(32)
 					b.RunParallel(func(pb *testing.PB) {
 						for pb.Next() {
 							apply()
@@ -43,6 +43,9 @@ func BenchmarkApplyCourseRun(b *testing.B) {
 					}
 				}
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "applies/s")
+				if g := s.GroupStats(); g.Groups > 0 {
+					b.ReportMetric(float64(g.Applies)/float64(g.Groups), "applies/group")
+				}
 			})
 		}
 	}

@@ -212,9 +212,10 @@ func (s *Store) ApplyCourseRun(ctx context.Context, u CourseRunUpdate) (Outcome,
 		return 0, err
 	}
 	keyLower := strings.ToLower(u.CourseKey)
-	var outcome Outcome
+	run := &runApply{u: u, parts: parts, keyLower: keyLower, want: want}
+	outcome := &run.outcome
 	// The lane is the course's: its runs share the course row.
-	err = s.applyTx(ctx, strings.ToLower(parts.CourseKey()), func(tx *sql.Tx) error {
+	fn := func(tx *sql.Tx) error {
 		now := s.now().UTC().Truncate(storedPrecision)
 		if err := s.lockKey(ctx, tx, "course_run:"+keyLower); err != nil {
 			return err
@@ -225,18 +226,18 @@ func (s *Store) ApplyCourseRun(ctx context.Context, u CourseRunUpdate) (Outcome,
 		}
 		switch {
 		case exists && !newer(u.EventTime, u.EventID, heldTime, heldID):
-			outcome = OutcomeStale
+			*outcome = OutcomeStale
 		case exists && held.equal(want):
-			outcome = OutcomeUnchanged
+			*outcome = OutcomeUnchanged
 			_, err = s.txExec(ctx, tx, sqlRunUnchanged, u.EventTime.UTC(), u.EventID, keyLower)
 		case exists:
-			outcome = OutcomeApplied
+			*outcome = OutcomeApplied
 			_, err = s.txExec(ctx, tx, sqlRunUpdate,
 				want.title, nullTime(want.start), nullTime(want.end), nullTime(want.enrollStart), nullTime(want.enrollEnd),
 				want.pacing, want.hidden, want.invitationOnly, nullTime(want.upgradeDeadline),
 				u.EventTime.UTC(), u.EventID, now, keyLower)
 		default:
-			outcome = OutcomeApplied
+			*outcome = OutcomeApplied
 			if err = s.ensureCourse(ctx, tx, parts, u.Name, now); err != nil {
 				return err
 			}
@@ -249,9 +250,10 @@ func (s *Store) ApplyCourseRun(ctx context.Context, u CourseRunUpdate) (Outcome,
 		if err != nil {
 			return fmt.Errorf("store: write course run %s: %w", u.CourseKey, err)
 		}
-		return s.recordEvent(ctx, tx, u.EventID, "course_run", outcome, now, u.Reapply)
-	})
-	return settle(outcome, err)
+		return s.recordEvent(ctx, tx, u.EventID, "course_run", *outcome, now, u.Reapply)
+	}
+	err = s.submit(ctx, strings.ToLower(parts.CourseKey()), &applyReq{ctx: ctx, fn: fn, run: run})
+	return settle(run.outcome, err)
 }
 
 // errRecorded rolls back an apply whose event the inbox already holds.

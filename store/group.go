@@ -54,11 +54,17 @@ type GroupStats struct {
 	Groups    int64 // transactions written for applies
 	Applies   int64 // applies they carried
 	Fallbacks int64 // groups that failed whole and were run one apply each
+	// BulkFallbacks: bulk course-run writes that failed and were written
+	// again with a savepoint per apply.
+	BulkFallbacks int64
 }
 
 type applyReq struct {
-	ctx  context.Context
-	fn   func(*sql.Tx) error
+	ctx context.Context
+	fn  func(*sql.Tx) error
+	// run, for a course-run apply, lets a group of them be written in bulk
+	// (catalog_bulk.go); fn is then the same apply, written the per-event way.
+	run  *runApply
 	err  error
 	done chan struct{}
 }
@@ -67,6 +73,9 @@ type groupMetrics struct {
 	size      prometheus.Histogram
 	seconds   prometheus.Histogram
 	fallbacks prometheus.Counter
+	// bulkFallbacks: bulk course-run writes that failed and were written
+	// again with a savepoint per apply.
+	bulkFallbacks prometheus.Counter
 
 	mu    sync.Mutex
 	stats GroupStats
@@ -80,9 +89,11 @@ func newGroupMetrics(reg prometheus.Registerer) *groupMetrics {
 			Help: "Time to write one group of applies, begin to commit.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
 		fallbacks: prometheus.NewCounter(prometheus.CounterOpts{Name: "edxbus_store_group_fallbacks_total",
 			Help: "Groups that failed as a whole and were written again one apply per transaction."}),
+		bulkFallbacks: prometheus.NewCounter(prometheus.CounterOpts{Name: "edxbus_store_bulk_fallbacks_total",
+			Help: "Groups of course-run applies whose multi-row write failed and that were written again with a savepoint per apply."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.size, m.seconds, m.fallbacks)
+		reg.MustRegister(m.size, m.seconds, m.fallbacks, m.bulkFallbacks)
 	}
 	return m
 }
@@ -128,13 +139,18 @@ var errStoreClosed = errors.New("store: closed")
 // group failed whole and every apply is run again alone): it must start
 // from what the database holds, as every apply does.
 func (s *Store) applyTx(ctx context.Context, laneKey string, fn func(*sql.Tx) error) error {
+	return s.submit(ctx, laneKey, &applyReq{ctx: ctx, fn: fn})
+}
+
+// submit queues r in the lane of laneKey and waits for its answer.
+func (s *Store) submit(ctx context.Context, laneKey string, r *applyReq) error {
 	if s.maxGroup <= 1 || s.queues == nil {
-		return s.inTx(ctx, fn)
+		return s.inTx(ctx, r.fn)
 	}
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(laneKey))
 	q := s.queues[h.Sum32()%uint32(len(s.queues))]
-	r := &applyReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+	r.done = make(chan struct{})
 	select {
 	case q <- r:
 	case <-ctx.Done():
@@ -249,6 +265,22 @@ func (s *Store) tryGroup(group []*applyReq) error {
 	// back the others' applies.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if bulkRuns(group) {
+		err := s.tryTx(ctx, func(tx *sql.Tx) error { return s.applyRunsBulk(ctx, tx, group) })
+		if err == nil || isSerializationConflict(err) {
+			return err
+		}
+		// A statement of the bulk write failed (a value one row cannot
+		// take, a trigger, a lock timeout): nothing was committed, and the
+		// savepoints below tell which apply it was.
+		s.gm.bulkFallbacks.Inc()
+		s.gm.mu.Lock()
+		s.gm.stats.BulkFallbacks++
+		s.gm.mu.Unlock()
+		for _, r := range group {
+			r.err, r.run.outcome = nil, 0
+		}
+	}
 	return s.tryTx(ctx, func(tx *sql.Tx) error {
 		for _, r := range group {
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT edxbus_apply"); err != nil {
