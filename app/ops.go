@@ -115,3 +115,12 @@ func BrokerHealth(reg prometheus.Registerer, p Pinger, degrades bool) Readiness 
 	}))
 	return Readiness{Name: "broker", Check: check, Degrades: degrades}
 }
+
+// MountIngest serves the ingest (producer.NewIngestHandler) on mux: the
+// batch endpoint POST /v1/events and POST /v1/events/{event_type}. The
+// subtree pattern alone would answer the batch endpoint with a redirect to
+// /v1/events/.
+func MountIngest(mux *http.ServeMux, ingest http.Handler) {
+	mux.Handle("/v1/events", ingest)
+	mux.Handle("/v1/events/", ingest)
+}

@@ -47,7 +47,7 @@ func DefaultProducerConfig(dir string) ProducerConfig {
 func (c *ProducerConfig) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.OutboxDir, "outbox-dir", c.OutboxDir, "directory of the durable outbox (one producer process per directory)")
 	fs.StringVar(&c.ConfigPath, "producer-config", c.ConfigPath, "YAML or JSON file shaped like EVENT_BUS_PRODUCER_CONFIG (default: the typed events on their Open edX topics)")
-	fs.StringVar(&c.ProducerName, "producer-name", c.ProducerName, "stable Pulsar producer name for broker dedup (default: derived from host and outbox path)")
+	fs.StringVar(&c.ProducerName, "producer-name", c.ProducerName, "stable Pulsar producer name for broker dedup (default: derived from the host, the outbox path and the outbox file's random id)")
 	fs.IntVar(&c.MaxOutbox, "outbox-max-records", c.MaxOutbox, "records the outbox holds before callers get 503")
 	fs.IntVar(&c.MaxMessageSize, "max-event-size", c.MaxMessageSize, "largest encoded event accepted, in bytes")
 	// `run` has a consumer too, whose flag of the same name then covers both
@@ -114,7 +114,7 @@ func BuildProducer(ctx context.Context, c ProducerConfig, p PulsarConfig, t bus.
 	name := c.ProducerName
 	if name == "" {
 		abs, _ := filepath.Abs(path)
-		name = producer.DefaultProducerName(abs)
+		name = producer.DefaultProducerName(abs, box.ID())
 	}
 	relay := producer.NewRelay(t, prod, producer.WithProducerName(name), producer.WithRelayLogger(log),
 		producer.WithMaxReconnectDelay(p.MaxReconnectDelay), producer.WithStartWait(c.StartWait))

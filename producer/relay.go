@@ -67,7 +67,7 @@ type RelayOption func(*Relay)
 // from (their bus.SenderOptions.Name: Pulsar's producer name). Broker-side
 // deduplication tracks sequence ids per producer name, so it must stay the
 // same across restarts of one outbox and differ between outboxes. Default:
-// DefaultProducerName(hostname, outbox path).
+// DefaultProducerName(outbox path, outbox ID).
 func WithProducerName(name string) RelayOption { return func(r *Relay) { r.name = name } }
 
 // WithRelayLogger sets the logger.
@@ -124,15 +124,19 @@ func WithReceiptTimeout(d time.Duration) RelayOption {
 // background (default 5 s).
 func WithStartWait(d time.Duration) RelayOption { return func(r *Relay) { r.startWait = d } }
 
-// DefaultProducerName is "edxbus-<host>-<hash of the outbox path>": stable
-// for one outbox on one machine, distinct between outboxes.
-func DefaultProducerName(outboxPath string) string {
+// DefaultProducerName is "edxbus-<host>-<hash of the outbox path and the
+// outbox's ID>": stable for one outbox file on one machine, distinct between
+// outboxes, and new when the file is made again (see outbox.Outbox.ID).
+func DefaultProducerName(outboxPath, outboxID string) string {
 	host, _ := os.Hostname()
 	if host == "" {
 		host = "host"
 	}
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(outboxPath))
+	if outboxID != "" {
+		_, _ = h.Write([]byte("\x00" + outboxID))
+	}
 	return fmt.Sprintf("edxbus-%s-%08x", host, h.Sum32())
 }
 

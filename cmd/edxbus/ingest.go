@@ -54,12 +54,12 @@ the outbox to Pulsar in order and keeps events while the broker is away. Also se
 			defer side.Close(10 * time.Second)
 			// Ready while it can accept: a broker away or a backlog degrades.
 			mux := app.OpsMux(reg, append(side.Readiness(o.MaxOutbox), app.BrokerHealth(reg, transport, true))...)
-			mux.Handle("/v1/events/", producer.NewIngestHandler(side.Producer, ingestOpts...))
+			app.MountIngest(mux, producer.NewIngestHandler(side.Producer, ingestOpts...))
 			addr, done, err := app.Serve(ctx, httpAddr, mux, log, tlsCfg)
 			if err != nil {
 				return err
 			}
-			log.Info().Str("http", addr).Str("pulsar", p.URL).Msg("ingest serving POST /v1/events/{event_type}")
+			log.Info().Str("http", addr).Str("pulsar", p.URL).Msg("ingest serving POST /v1/events/{event_type} and POST /v1/events (batches)")
 			return <-done
 		},
 	}

@@ -147,3 +147,36 @@ func TestIngestOutboxFullReadinessAndShutdown(t *testing.T) {
 		t.Errorf("the topic holds %d messages, want 5", st.MsgInCounter)
 	}
 }
+
+// The batch endpoint answers at its own path (not with a redirect to
+// /v1/events/) and stores every line.
+func TestIngestServesTheBatchEndpoint(t *testing.T) {
+	b := brokertest.Start(t, broker.WithDeduplication(true))
+	base, stop := runIngest(t, b, t.TempDir())
+	t.Cleanup(func() { _ = stop() })
+	var lines []string
+	for i := range 3 {
+		lines = append(lines, fmt.Sprintf(`{"event_type": %q, "data": {"catalog_info": {"course_key": "course-v1:edX+B%d+1", "name": "n",
+ "schedule_data": {"start": "2026-09-01T00:00:00+00:00", "pacing": "self", "end": null, "enrollment_start": null, "enrollment_end": null},
+ "hidden": false, "invitation_only": false}}}`, schema.EventCourseCatalogInfoChanged, i))
+	}
+	body := strings.ReplaceAll(strings.Join(lines, "\n"), "\n ", " ")
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Post(base+"/v1/events", "application/x-ndjson", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /v1/events: %s, want 202", resp.Status)
+	}
+	topic := "persistent://public/default/ingest-test-course-catalog-info-changed"
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if st, err := b.Stats(topic); err == nil && st.MsgInCounter == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the batch's 3 events never reached the topic")
+		}
+	}
+}

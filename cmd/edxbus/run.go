@@ -99,7 +99,7 @@ every few seconds. Ctrl-C shuts down cleanly; running again resumes from the sam
 
 			checks := append(cons.Readiness(), prod.Readiness(o.MaxOutbox)...)
 			mux := app.OpsMux(reg, append(checks, app.BrokerHealth(reg, transport, false))...)
-			mux.Handle("/v1/events/", producer.NewIngestHandler(prod.Producer, ingestOpts...))
+			app.MountIngest(mux, producer.NewIngestHandler(prod.Producer, ingestOpts...))
 			catalogapi.Register(mux, cons.Store)
 			addr, httpDone, err := app.Serve(ctx, httpAddr, mux, log, tlsCfg)
 			if err != nil {

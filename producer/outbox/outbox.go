@@ -2,7 +2,9 @@ package outbox
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -28,6 +30,7 @@ var (
 	keyNextSeq      = []byte("next_seq")
 	keyNextDelivery = []byte("next_delivery")
 	keyDeliveredN   = []byte("delivered_n") // size of the delivered set
+	keyID           = []byte("id")          // Outbox.ID, set when the file is created
 )
 
 // Option configures Open.
@@ -54,6 +57,7 @@ type Outbox struct {
 	maxBytes   int64
 	remember   int
 	noSync     bool
+	id         string
 
 	mu       sync.Mutex
 	depth    int   // records stored and reserved by Appends in flight
@@ -92,6 +96,16 @@ func Open(path string, opts ...Option) (*Outbox, error) {
 				return err
 			}
 		}
+		meta := tx.Bucket(bucketMeta)
+		o.id = string(meta.Get(keyID))
+		if o.id == "" && meta.Get(keyNextSeq) == nil {
+			// A new file: sequence numbers start again at 1, so it needs a
+			// name of its own at the broker (see ID).
+			o.id = newID()
+			if err := meta.Put(keyID, []byte(o.id)); err != nil {
+				return err
+			}
+		}
 		c := tx.Bucket(bucketRecords).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if _, err := decodeRecord(v); err != nil {
@@ -107,6 +121,20 @@ func Open(path string, opts ...Option) (*Outbox, error) {
 		return nil, fmt.Errorf("outbox: open %s: %w", path, err)
 	}
 	return o, nil
+}
+
+// ID names this outbox file, for the relay's producer name: random, set
+// when the file is created and kept for its life. A file deleted and made
+// again numbers its records from 1 again; were its producer name the old
+// one's, broker dedup would drop its records as resends of the old ones.
+// Empty for a file created before outboxes had one (its name stays what it
+// was, so what it holds is still deduplicated).
+func (o *Outbox) ID() string { return o.id }
+
+func newID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // AppendResult says what Append did with one record.

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func openTest(t *testing.T, path string, opts ...Option) *Outbox {
@@ -369,4 +371,42 @@ func TestOutboxChild(t *testing.T) {
 		}(w)
 	}
 	wg.Wait()
+}
+
+// An outbox keeps its ID for the life of its file; a file made again gets
+// a new one (its sequence numbers start again at 1); a file from before
+// outboxes had one keeps none, so the producer name it had stays.
+func TestIDLivesWithTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	o, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := o.ID()
+	if len(id) != 12 {
+		t.Fatalf("new outbox ID %q", id)
+	}
+	mustAppend(t, o, rec("e1"))
+	_ = o.Close()
+	if o = openTest(t, path); o.ID() != id {
+		t.Fatalf("reopened: ID %q, want %q", o.ID(), id)
+	}
+	_ = o.Close()
+
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if o = openTest(t, path); o.ID() == "" || o.ID() == id {
+		t.Fatalf("made again: ID %q, want a new one (was %q)", o.ID(), id)
+	}
+	// What an older build left: records numbered, no ID.
+	err = o.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete(keyID) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, o, rec("e2"))
+	_ = o.Close()
+	if o = openTest(t, path); o.ID() != "" {
+		t.Fatalf("outbox from before IDs: ID %q, want none", o.ID())
+	}
 }
