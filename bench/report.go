@@ -2,6 +2,8 @@ package bench
 
 import (
 	"fmt"
+	"image/color"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +17,7 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 )
 
@@ -80,21 +83,77 @@ func WriteReport(dir string, r *Result) error {
 	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(b.String()), 0o644)
 }
 
+// latencyPlot draws the latency histogram with its percentiles marked.
 func latencyPlot(path string, lat []time.Duration) error {
 	p := plot.New()
 	p.Title.Text = "Event time → applied"
 	p.X.Label.Text = "latency (ms)"
 	p.Y.Label.Text = "events"
-	values := make(plotter.Values, len(lat))
-	for i, d := range lat {
+	// The bins span up to p99.9: a few slow events would otherwise squeeze
+	// the rest into the first bins.
+	shown := lat[:max(1, int(.999*float64(len(lat)-1))+1)]
+	if len(lat) > 0 && len(shown) < len(lat) {
+		p.Title.Text += fmt.Sprintf(" (the slowest 0.1%%, up to %.1f ms, beyond the plot)", float64(lat[len(lat)-1].Microseconds())/1000)
+	}
+	values := make(plotter.Values, len(shown))
+	for i, d := range shown {
 		values[i] = float64(d.Microseconds()) / 1000
 	}
-	h, err := plotter.NewHist(values, 40)
+	h, err := plotter.NewHist(values, 50)
 	if err != nil {
 		return fmt.Errorf("latency plot: %w", err)
 	}
+	h.FillColor = color.Gray{Y: 200}
 	p.Add(h)
+	top := 0.0
+	for _, b := range h.Bins {
+		top = max(top, b.Weight)
+	}
+	// lat is sorted (Result.Latencies): each mark is a vertical line.
+	for i, q := range []struct {
+		name string
+		p    float64
+	}{{"p50", .5}, {"p90", .9}, {"p99", .99}, {"p99.9", .999}} {
+		x := float64(percentile(lat, q.p).Microseconds()) / 1000
+		line, err := plotter.NewLine(plotter.XYs{{X: x, Y: 0}, {X: x, Y: top * 1.05}})
+		if err != nil {
+			return fmt.Errorf("latency plot: %w", err)
+		}
+		line.Color, line.Width, line.Dashes = plotutil.Color(i), vg.Points(1.5), plotutil.Dashes(i)
+		p.Add(line)
+		p.Legend.Add(fmt.Sprintf("%s %.1f ms", q.name, x), line)
+	}
+	p.Legend.Top = true
+	p.X.Tick.Marker, p.Y.Tick.Marker = denseTicks{}, denseTicks{}
+	p.Y.Max = top * 1.3 // room for the legend
 	return p.Save(8*vg.Inch, 4*vg.Inch, path)
+}
+
+// denseTicks labels about ten round values along an axis (gonum's default
+// labels three or four), with an unlabelled tick between each two.
+type denseTicks struct{}
+
+func (denseTicks) Ticks(lo, hi float64) []plot.Tick {
+	if hi <= lo {
+		return plot.DefaultTicks{}.Ticks(lo, hi)
+	}
+	raw := (hi - lo) / 10
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := mag
+	for _, m := range []float64{1, 2, 2.5, 5, 10} {
+		if step = m * mag; step >= raw {
+			break
+		}
+	}
+	var ticks []plot.Tick
+	for v := math.Ceil(lo/step*2) * step / 2; v <= hi+step/1e6; v += step / 2 {
+		t := plot.Tick{Value: v}
+		if major := math.Abs(math.Remainder(v, step)) < step/1e6; major {
+			t.Label = strconv.FormatFloat(v, 'f', -1, 64)
+		}
+		ticks = append(ticks, t)
+	}
+	return ticks
 }
 
 // fullSeconds drops the last, partial second of a run of elapsed, so that
@@ -121,7 +180,7 @@ func linePlot(path, title, yLabel string, legendTop bool, series ...plotSeries) 
 	p := plot.New()
 	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = title, "seconds since start", yLabel
 	top := 0.0
-	for _, s := range series {
+	for i, s := range series {
 		if len(s.pts) == 0 {
 			continue
 		}
@@ -132,10 +191,13 @@ func linePlot(path, title, yLabel string, legendTop bool, series ...plotSeries) 
 		if err != nil {
 			return fmt.Errorf("%s plot: %w", title, err)
 		}
-		line.Dashes = s.dashes
+		// Each series a colour of its own and drawn wide enough to see
+		// where two lines run together.
+		line.Dashes, line.Color, line.Width = s.dashes, plotutil.Color(i), vg.Points(1.5)
 		p.Add(line)
 		p.Legend.Add(s.name, line)
 	}
+	p.X.Tick.Marker, p.Y.Tick.Marker = denseTicks{}, denseTicks{}
 	p.Y.Min, p.Legend.Top, p.Legend.Left = 0, legendTop, true
 	if legendTop {
 		p.Y.Max = top * 1.25 // room for the legend above the lines
