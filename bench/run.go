@@ -150,7 +150,7 @@ type Result struct {
 	RedisMsMean        float64
 	BrokerMsMean       float64 // relay send → broker receipt (persisted, fsync)
 	Workers            int
-	RawEventsPerSecond float64 // baseline: produce → consume, one message per send like the relay
+	RawEventsPerSecond float64 // baseline: produce → consume, one message per send
 	RawBatchedPerSec   float64 // the same with the client's batching on
 	SetNXPerSecond     float64 // baseline: pipelined SET NX on the same Redis
 	TopicsDeleted      int     // external cluster: the run's topics removed at the end
@@ -623,8 +623,8 @@ func histogramMean(reg *prometheus.Registry, name string) float64 {
 }
 
 // rawBaseline: the same number of messages produce → consume through the
-// same broker, no schema, no dedupe, no store; one message per send like the
-// relay, or with the transport's batching.
+// same broker, no schema, no dedupe, no store; one message per send, or
+// with the transport's batching (as the relay sends its groups).
 func rawBaseline(ctx context.Context, t bus.Transport, topic string, n int, batched bool) (float64, error) {
 	sub, err := t.Subscribe(ctx, bus.SubscribeOptions{Topics: []string{topic}, Subscription: "raw", Type: bus.Shared, Start: bus.Earliest})
 	if err != nil {
