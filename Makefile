@@ -41,9 +41,10 @@ generate:
 # The figures of docs/benchmarks.md: the Go benchmarks, then `edxbus-bench` runs
 # on embedded defaults; BENCH_REDIS_URL (e.g. redis://127.0.0.1:6379/15) adds
 # runs against that Redis (60 s at 1,000 events/s, 20k and 200k flat out), and
-# BENCH_POSTGRES_DSN with it a flat-out run on PostgreSQL.
+# BENCH_POSTGRES_DSN with it a flat-out run on PostgreSQL, BENCH_MYSQL_DSN one on MySQL/MariaDB.
 BENCH_REDIS_URL ?=
 BENCH_POSTGRES_DSN ?=
+BENCH_MYSQL_DSN ?=
 bench: bench-build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 	$(BENCH_BIN) --events 10000 --rate 500 --report-dir docs/bench-steady
@@ -54,6 +55,7 @@ bench: bench-build
 	$(if $(BENCH_REDIS_URL),$(BENCH_BIN) --events 20000 --redis-url $(BENCH_REDIS_URL) --report-dir docs/bench-redis)
 	$(if $(BENCH_REDIS_URL),$(BENCH_BIN) --events 200000 --redis-url $(BENCH_REDIS_URL) --report-dir docs/bench-200k-redis)
 	$(if $(and $(BENCH_REDIS_URL),$(BENCH_POSTGRES_DSN)),$(BENCH_BIN) --events 20000 --redis-url $(BENCH_REDIS_URL) --store-dsn $(BENCH_POSTGRES_DSN) --report-dir docs/bench-redis-postgres)
+	$(if $(and $(BENCH_REDIS_URL),$(BENCH_MYSQL_DSN)),$(BENCH_BIN) --events 20000 --redis-url $(BENCH_REDIS_URL) --store-dsn $(BENCH_MYSQL_DSN) --report-dir docs/bench-redis-mysql)
 
 # Short fuzzing pass over every fuzz target (FUZZTIME per target).
 FUZZTIME ?= 20s
