@@ -34,6 +34,7 @@ type ConsumerConfig struct {
 	Topics            string
 	Start             bus.StartPosition
 	Workers           int
+	MaxBatch          int
 	MaxDeliveries     int
 	NackBackoff       time.Duration
 	NackBackoffMax    time.Duration
@@ -108,7 +109,7 @@ func (c DeliverConfig) routes() (map[string]string, error) {
 func DefaultConsumerConfig() ConsumerConfig {
 	return ConsumerConfig{
 		Subscription: "discovery", Type: bus.Shared, EventTypes: strings.Join(handlers.EventTypes(), ","),
-		Start: bus.Earliest, Workers: 64, MaxDeliveries: 5, NackBackoff: time.Second, NackBackoffMax: time.Minute,
+		Start: bus.Earliest, Workers: 64, MaxBatch: 64, MaxDeliveries: 5, NackBackoff: time.Second, NackBackoffMax: time.Minute,
 		DedupeTTL: 7 * 24 * time.Hour, DedupeLease: 30 * time.Second, DedupeUnavailable: consumer.DedupeWait,
 		PublisherEnabled: true, LogEachEvent: true, MaxEventTimeSkew: schema.DefaultMaxEventTimeSkew, Store: DefaultStoreConfig(), Deliver: DeliverConfig{Timeout: 10 * time.Second, Concurrency: 16},
 	}
@@ -122,6 +123,7 @@ func (c *ConsumerConfig) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Topics, "topics", c.Topics, "comma-separated topics to consume instead of the event types' default topics (short names get tenant, namespace and prefix)")
 	fs.Var(&c.Start, "start", "where a new subscription starts: earliest or latest")
 	fs.IntVar(&c.Workers, "workers", c.Workers, "messages handled in parallel (their store applies share transactions: --store-max-group)")
+	fs.IntVar(&c.MaxBatch, "max-batch", c.MaxBatch, "most messages a worker takes at once (what has arrived, no waiting): one Redis call claims them, one marks them, their store applies share a transaction; 1 handles one message per worker (push delivery always does)")
 	fs.IntVar(&c.MaxDeliveries, "max-deliveries", c.MaxDeliveries, "deliveries of a transiently failing message before it is dead-lettered")
 	fs.DurationVar(&c.NackBackoff, "nack-backoff", c.NackBackoff, "first redelivery delay after a failure (doubles per delivery)")
 	fs.DurationVar(&c.NackBackoffMax, "nack-backoff-max", c.NackBackoffMax, "longest redelivery delay")
@@ -143,7 +145,7 @@ func (c *ConsumerConfig) RegisterFlags(fs *pflag.FlagSet) {
 // namespace and prefix, the replay time parsed.
 func (c ConsumerConfig) Resolve(p PulsarConfig) (consumer.Config, error) {
 	cfg := consumer.Config{
-		Subscription: c.Subscription, Type: c.Type, Start: c.Start, Workers: c.Workers,
+		Subscription: c.Subscription, Type: c.Type, Start: c.Start, Workers: c.Workers, MaxBatch: c.MaxBatch,
 		MaxDeliveries: c.MaxDeliveries, NackBackoff: c.NackBackoff, NackBackoffMax: c.NackBackoffMax,
 		DedupeUnavailable: c.DedupeUnavailable, MaxReconnectDelay: p.MaxReconnectDelay, ReplayMode: c.ReplayMode, MaxEventTimeSkew: c.MaxEventTimeSkew,
 	}
@@ -323,7 +325,9 @@ func BuildConsumer(ctx context.Context, c ConsumerConfig, p PulsarConfig, t bus.
 		return nil, err
 	}
 	for _, h := range extra {
-		side.Handlers.Catalog.Connect(h)
+		// As a batch handler (each event in turn), so that the catalog
+		// signal still takes batches.
+		side.Handlers.Catalog.ConnectBatch(schema.Each(h))
 	}
 	signals, err := c.emitters(p, side.Handlers, reg, log)
 	if err != nil {

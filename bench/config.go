@@ -20,6 +20,7 @@ type Config struct {
 	Rate       float64 // events per second; 0: flat out
 	Publishers int
 	Workers    int
+	MaxBatch   int
 	Via        string // "hook" or "http"
 	ReportDir  string
 	KeepTopics bool
@@ -40,7 +41,7 @@ type Config struct {
 func DefaultConfig() Config {
 	p := app.DefaultPulsarConfig()
 	p.URL, p.AdminURL = "", ""
-	return Config{Events: 20000, Publishers: 64, Workers: 64, Via: "hook", ReportDir: "./bench-report", Pulsar: p}
+	return Config{Events: 20000, Publishers: 64, Workers: 64, MaxBatch: app.DefaultConsumerConfig().MaxBatch, Via: "hook", ReportDir: "./bench-report", Pulsar: p}
 }
 
 // RegisterFlags binds the bench's flags, the Pulsar client's and those of
@@ -51,6 +52,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "events per second (0: flat out)")
 	fs.IntVar(&c.Publishers, "publishers", c.Publishers, "goroutines publishing (like request threads in Studio)")
 	fs.IntVar(&c.Workers, "workers", c.Workers, "consumer workers (messages handled in parallel)")
+	fs.IntVar(&c.MaxBatch, "max-batch", c.MaxBatch, "most messages a consumer worker takes at once (1: one at a time)")
 	fs.StringVar(&c.Via, "via", c.Via, "publish through Producer.Publish (hook) or POST to the HTTP ingest handler on a local listener (http)")
 	fs.StringVar(&c.ReportDir, "report-dir", c.ReportDir, "where report.md and the SVG plots go")
 	fs.BoolVar(&c.KeepTopics, "keep-topics", c.KeepTopics, "with --pulsar-url: keep the run's topics instead of deleting them at the end")
@@ -85,6 +87,8 @@ func (c *Config) Validate() error {
 		return errors.New("--rate must not be negative (0: flat out)")
 	case c.Publishers < 1:
 		return errors.New("--publishers must be at least 1")
+	case c.MaxBatch < 1:
+		return errors.New("--max-batch must be at least 1")
 	case c.Workers < 1:
 		return errors.New("--workers must be at least 1")
 	}

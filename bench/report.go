@@ -39,7 +39,7 @@ func WriteReport(dir string, r *Result) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# edxbus bench\n\nCommand: `%s`  \nRun: %s  \nMachine: %d CPUs, %s/%s, %s  \nDate: %s\n\n",
 		r.CommandLine, r.Run, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), time.Now().UTC().Format(time.RFC3339))
-	fmt.Fprintf(&b, "Pipeline: producer (outbox, fsync) → %s → Shared consumer (%d workers) → Redis dedupe → catalog store.  \n", r.Pulsar, r.Workers)
+	fmt.Fprintf(&b, "Pipeline: producer (outbox, fsync) → %s → Shared consumer (%d workers, batches of up to %d) → Redis dedupe → catalog store.  \n", r.Pulsar, r.Workers, r.MaxBatch)
 	fmt.Fprintf(&b, "Topics: `%s-*`", r.TopicPrefix)
 	if r.TopicsDeleted > 0 {
 		fmt.Fprintf(&b, " (%d deleted at the end)", r.TopicsDeleted)
@@ -70,6 +70,7 @@ func WriteReport(dir string, r *Result) error {
 	row("Redis dedupe call, mean", fmt.Sprintf("%.2f ms", r.RedisMsMean))
 	row("broker: relay send → receipt (persisted), mean", fmt.Sprintf("%.2f ms", r.BrokerMsMean))
 	row("relay records per group (one Pulsar batch), mean", fmt.Sprintf("%.1f", r.RelayGroupMean))
+	row("consumer messages per batch, mean", fmt.Sprintf("%.1f", r.BatchMean))
 	row("Redis commands per event", fmt.Sprintf("%.2f", r.RedisCmdsPerEvent))
 	row("Redis round trips per event", fmt.Sprintf("%.3f", r.RedisTripsPerEvent))
 	row("store applies per transaction (group commit), mean", fmt.Sprintf("%.1f", r.StoreGroupMean))

@@ -144,12 +144,14 @@ type Result struct {
 	RedisTripsPerEvent float64
 	StoreGroupMean     float64 // applies per store transaction (group commit)
 	RelayGroupMean     float64 // records per relay group (one Pulsar batch)
+	BatchMean          float64 // messages per consumer batch
 	CPUMicrosPerEvent  float64
 	AvroNsPerEvent     float64
 	HandlerMsMean      float64
 	RedisMsMean        float64
 	BrokerMsMean       float64 // relay send → broker receipt (persisted, fsync)
 	Workers            int
+	MaxBatch           int
 	RawEventsPerSecond float64 // baseline: produce → consume, one message per send
 	RawBatchedPerSec   float64 // the same with the client's batching on
 	SetNXPerSecond     float64 // baseline: pipelined SET NX on the same Redis
@@ -287,7 +289,7 @@ func (b *benchProbe) wait(ctx context.Context, consumerDone <-chan error) error 
 // event is applied, and closes them before it returns.
 func benchPipeline(ctx context.Context, out io.Writer, log zerolog.Logger, o *Config, p app.PulsarConfig, t bus.Transport, tmp string) (*Result, error) {
 	co := app.DefaultConsumerConfig()
-	co.Subscription, co.Type, co.Start, co.Workers = "bench", bus.Shared, bus.Earliest, o.Workers
+	co.Subscription, co.Type, co.Start, co.Workers, co.MaxBatch = "bench", bus.Shared, bus.Earliest, o.Workers, o.MaxBatch
 	co.MaxDeliveries, co.NackBackoff, co.NackBackoffMax = 5, 100*time.Millisecond, time.Second
 	co.DedupeTTL, co.DedupeLease, co.DedupeUnavailable, co.PublisherEnabled = time.Hour, 30*time.Second, consumer.DedupeWait, true
 	co.EventTypes = schema.EventCourseCatalogInfoChanged
@@ -398,7 +400,8 @@ func benchPipeline(ctx context.Context, out io.Writer, log zerolog.Logger, o *Co
 	res.RedisMsMean = histogramMeanMs(reg, "edxbus_consumer_redis_seconds")
 	res.BrokerMsMean = histogramMeanMs(reg, "edxbus_producer_send_to_receipt_seconds")
 	res.RelayGroupMean = histogramMean(reg, "edxbus_producer_relay_group_records")
-	res.Workers = o.Workers
+	res.Workers, res.MaxBatch = o.Workers, o.MaxBatch
+	res.BatchMean = histogramMean(reg, "edxbus_consumer_batch_messages")
 	res.AvroNsPerEvent = avroCost(2000)
 	stop()
 	<-consDone // nil after a clean stop; a failure was reported by wait

@@ -24,6 +24,13 @@ type Config struct {
 	Start bus.StartPosition
 	// Workers handle messages in parallel (default 8).
 	Workers int
+	// MaxBatch > 1: a worker takes what has arrived, up to MaxBatch
+	// messages, through the steps together, one dedupe call for their
+	// claims and one for their marks, their handlers at once, so that their
+	// store applies share a transaction (batch.go); Workers/MaxBatch
+	// workers run, at least two. Default 1: one message per worker. Not
+	// with OrderByKey, which keeps one message of a key in flight.
+	MaxBatch int
 	// MaxDeliveries: after this many failed deliveries a transiently failing
 	// message goes to the dead-letter topic (default 5).
 	MaxDeliveries int
@@ -139,6 +146,9 @@ func (c *Config) setDefaults() {
 	if c.Workers == 0 {
 		c.Workers = 8
 	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 1
+	}
 	if c.MaxDeliveries == 0 {
 		c.MaxDeliveries = 5
 	}
@@ -168,6 +178,9 @@ func (c Config) Validate() error {
 	}
 	if c.Workers < 1 || c.Workers > 1024 {
 		errs = append(errs, fmt.Errorf("workers %d: want 1 to 1024", c.Workers))
+	}
+	if c.MaxBatch < 1 || c.MaxBatch > 1024 {
+		errs = append(errs, fmt.Errorf("max batch %d: want 1 to 1024", c.MaxBatch))
 	}
 	if c.MaxDeliveries < 1 {
 		errs = append(errs, fmt.Errorf("max deliveries %d: want at least 1", c.MaxDeliveries))

@@ -158,6 +158,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return err
 	}
 	defer c.close()
+	if c.cfg.MaxBatch > 1 && !c.cfg.OrderByKey {
+		return c.receiveBatches(ctx)
+	}
 	// One queue per worker: with OrderByKey a key always lands on the same
 	// one; otherwise any idle worker takes the next message.
 	queues := make([]chan bus.Message, c.cfg.Workers)
@@ -198,6 +201,31 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		select {
 		case queues[c.queueOf(msg)] <- msg:
+		case <-ctx.Done():
+			c.sub.Nack(msg) // not started: hand it back
+			return nil
+		}
+	}
+}
+
+// receiveBatches is Run's loop with MaxBatch > 1: what arrives waits in a
+// buffer of one batch per worker, which the batch workers drain.
+func (c *Consumer) receiveBatches(ctx context.Context) error {
+	incoming := make(chan bus.Message, c.cfg.MaxBatch*c.batchWorkers())
+	wg := c.runBatches(ctx, incoming)
+	defer wg.Wait()
+	defer close(incoming) // what is buffered is still handled
+	for {
+		msg, err := c.sub.Receive(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			c.log.Error().Err(err).Msg("receive")
+			continue
+		}
+		select {
+		case incoming <- msg:
 		case <-ctx.Done():
 			c.sub.Nack(msg) // not started: hand it back
 			return nil

@@ -116,13 +116,15 @@ func (r *rig) start(name string, mutate func(*consumer.Config), extra ...schema.
 func (r *rig) startWith(name string, mutate func(*consumer.Config), before, after []schema.Handler[*schema.CourseCatalogInfoChanged]) *started {
 	r.t.Helper()
 	cat := &handlers.Catalog{Store: r.store, PublisherEnabled: true, Log: zerolog.Nop(), Outcomes: r.outcomes}
+	// Every handler takes batches, as in the app (handlers.NewSet), so
+	// that with rigMaxBatch > 1 the catalog signal gets whole batches.
 	catalog := schema.NewSignal[*schema.CourseCatalogInfoChanged](schema.EventCourseCatalogInfoChanged)
 	for _, h := range before {
-		catalog.Connect(h)
+		catalog.ConnectBatch(schema.Each(h))
 	}
-	catalog.Connect(cat.Handle)
+	catalog.ConnectBatch(cat.HandleBatch)
 	for _, h := range after {
-		catalog.Connect(h)
+		catalog.ConnectBatch(schema.Each(h))
 	}
 	set, err := handlers.NewSet(cat, &handlers.Grades{Store: r.store, Outcomes: r.outcomes})
 	if err != nil {
@@ -137,7 +139,7 @@ func (r *rig) startWith(name string, mutate func(*consumer.Config), before, afte
 	}
 	d := dedupe.New(r.redis, dedupe.WithPrefix("edxbus-test:"+uuid.NewString()), dedupe.WithOwner(name), dedupe.WithLeaseTTL(5*time.Second))
 	d = r.sharedDeduper(d)
-	cfg := consumer.Config{Topics: []string{r.topic}, Subscription: "discovery",
+	cfg := consumer.Config{Topics: []string{r.topic}, Subscription: "discovery", MaxBatch: rigMaxBatch,
 		Workers: 4, NackBackoff: 50 * time.Millisecond, NackBackoffMax: 200 * time.Millisecond, MaxDeliveries: 4}
 	if mutate != nil {
 		mutate(&cfg)
@@ -158,6 +160,33 @@ func (r *rig) startWith(name string, mutate func(*consumer.Config), before, afte
 }
 
 var prefixes sync.Map
+
+// rigMaxBatch is the Config.MaxBatch of the rig's consumers:
+// TestEverythingAgainInBatches runs the tests again with batches.
+var rigMaxBatch = 1
+
+// The consumer's behaviour, failures and dedupe matrix included, is the
+// same when workers take messages in batches (Config.MaxBatch).
+func TestEverythingAgainInBatches(t *testing.T) {
+	defer func(was int) { rigMaxBatch = was }(rigMaxBatch)
+	rigMaxBatch = 8
+	for name, test := range map[string]func(*testing.T){
+		"DuplicateAndOlderEvents":                          TestDuplicateAndOlderEvents,
+		"OneInfoLinePerHandledEvent":                       TestOneInfoLinePerHandledEvent,
+		"PoisonGoesToTheDeadLetterTopicAndTheStreamGoesOn": TestPoisonGoesToTheDeadLetterTopicAndTheStreamGoesOn,
+		"TransientFailuresAreRetriedThenDeadLettered":      TestTransientFailuresAreRetriedThenDeadLettered,
+		"RedisDownThenBack":                                TestRedisDownThenBack,
+		"BypassModeAppliesWhileRedisIsDown":                TestBypassModeAppliesWhileRedisIsDown,
+		"ThreeConsumersShareTheLoad":                       TestThreeConsumersShareTheLoad,
+		"PoisonIsDeadLetteredOnceAcrossRedeliveries":       TestPoisonIsDeadLetteredOnceAcrossRedeliveries,
+		"PanicIsDeadLetteredAndTheConsumerGoesOn":          TestPanicIsDeadLetteredAndTheConsumerGoesOn,
+		"EventFromTheFutureIsDeadLettered":                 TestEventFromTheFutureIsDeadLettered,
+		"FailureMatrix":                                    TestFailureMatrix,
+		"ReplayReapplyRepairsALostRow":                     TestReplayReapplyRepairsALostRow,
+	} {
+		t.Run(name, test)
+	}
+}
 
 // sharedDeduper makes every consumer of one rig share a key prefix (they
 // are one consumer group), while rigs never share.

@@ -16,7 +16,11 @@
 //
 // The Deduper (Redis, package dedupe; NoDedupe without one) is claimed
 // before handling and marked only after every handler succeeded; the message
-// is acked last. A failure is sorted: a permanent one (undecodable, unknown
+// is acked last. With Config.MaxBatch > 1 a worker takes what has arrived,
+// up to MaxBatch messages, through the same steps together (batch.go): one
+// dedupe call claims them and one marks them, a signal whose handlers all
+// take batches (schema.Signal.ConnectBatch, as the catalog's) gets them in
+// one call, and each message is settled alone. A failure is sorted: a permanent one (undecodable, unknown
 // event type, bad metadata, a handler's schema.Permanent error, a panic)
 // goes straight to the dead-letter topic (package dlq) with the reason in
 // its properties; a transient one (store, Redis) is nacked with backoff and

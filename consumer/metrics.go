@@ -49,6 +49,8 @@ type metrics struct {
 	redisSeconds  prometheus.Histogram
 	endToEnd      prometheus.Histogram
 	redisDown     prometheus.Gauge
+	// batchSize: messages a worker took at once (Config.MaxBatch > 1).
+	batchSize prometheus.Histogram
 	// totals mirrors outcomes summed over event types, for Stats.
 	totals [outcomeCount]atomic.Int64
 }
@@ -69,9 +71,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "From the event's time (ce_time) to the end of its handling.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 20)}),
 		redisDown: prometheus.NewGauge(prometheus.GaugeOpts{Name: "edxbus_consumer_redis_unavailable",
 			Help: "1 while the dedupe Redis cannot be reached."}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "edxbus_consumer_batch_messages",
+			Help:    "Messages a worker took through the steps together (one dedupe call for their claims, one for their marks; --max-batch).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256}}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.received, m.outcomes, m.failures, m.handleSeconds, m.redisSeconds, m.endToEnd, m.redisDown)
+		reg.MustRegister(m.received, m.outcomes, m.failures, m.handleSeconds, m.redisSeconds, m.endToEnd, m.redisDown, m.batchSize)
 	}
 	return m
 }

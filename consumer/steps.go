@@ -194,6 +194,11 @@ func (c *Consumer) handle(ctx context.Context, d *delivery) verdict {
 	}
 	err := d.emitter.Emit(ctx, d.meta, d.value, true)
 	c.m.handleSeconds.Observe(time.Since(start).Seconds())
+	return handled(err)
+}
+
+// handled is the verdict of a delivery whose handlers returned err.
+func handled(err error) verdict {
 	if err != nil {
 		if schema.IsPermanent(err) {
 			return failed("handler_permanent", true, err)

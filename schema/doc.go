@@ -7,7 +7,9 @@
 // under event-bus-kafka's names, the hamba/avro codec (with writer→reader
 // schema resolution), ParseJSON for the HTTP ingest, and Signal[T], the Go
 // twin of OpenEdxPublicSignal, whose Check says before any message arrives
-// whether its Go type is what its event type decodes to.
+// whether its Go type is what its event type decodes to. A handler may take
+// events in batches (ConnectBatch, BatchHandler; EmitBatch hands a batch
+// over in one call), which openedx-events' signals do not have.
 //
 // Topics follow DefaultTopic's rule ("<domain>-<entity>-lifecycle", with
 // "course-catalog-info-changed" kept for the catalog event). The key field is

@@ -13,6 +13,25 @@ import (
 // handled; wrap it with Permanent when no retry can fix it.
 type Handler[T any] func(ctx context.Context, meta Metadata, data T) error
 
+// BatchHandler receives several events at once, in the order they
+// arrived, and returns one error per event (nil: handled; wrap with
+// Permanent as for Handler). Connected with ConnectBatch, it lets a
+// consumer that takes messages in batches hand them over together, so that
+// the handler can write them together (one store transaction, say); events
+// sent one at a time reach it as batches of one.
+type BatchHandler[T any] func(ctx context.Context, metas []Metadata, data []T) []error
+
+// Each is h as a BatchHandler: the batch's events one after another.
+func Each[T any](h Handler[T]) BatchHandler[T] {
+	return func(ctx context.Context, metas []Metadata, data []T) []error {
+		errs := make([]error, len(data))
+		for i := range data {
+			errs[i] = h(ctx, metas[i], data[i])
+		}
+		return errs
+	}
+}
+
 // HandlerID identifies a connected handler, for Disconnect.
 type HandlerID uint64
 
@@ -26,12 +45,18 @@ type Signal[T any] struct {
 
 	mu       sync.RWMutex
 	nextID   HandlerID
-	handlers map[HandlerID]Handler[T]
+	handlers map[HandlerID]receiver[T]
+}
+
+// receiver is a connected handler: one of the two is set.
+type receiver[T any] struct {
+	one   Handler[T]
+	batch BatchHandler[T]
 }
 
 // NewSignal returns a signal for eventType with no handlers.
 func NewSignal[T any](eventType string) *Signal[T] {
-	return &Signal[T]{eventType: eventType, handlers: map[HandlerID]Handler[T]{}}
+	return &Signal[T]{eventType: eventType, handlers: map[HandlerID]receiver[T]{}}
 }
 
 // EventType returns the event type the signal carries.
@@ -42,11 +67,38 @@ func (s *Signal[T]) Connect(h Handler[T]) HandlerID {
 	if h == nil {
 		panic("schema: Connect with a nil handler")
 	}
+	return s.connect(receiver[T]{one: h})
+}
+
+// ConnectBatch adds h, which takes events in batches (see BatchHandler);
+// it runs after every handler connected before it.
+func (s *Signal[T]) ConnectBatch(h BatchHandler[T]) HandlerID {
+	if h == nil {
+		panic("schema: ConnectBatch with a nil handler")
+	}
+	return s.connect(receiver[T]{batch: h})
+}
+
+func (s *Signal[T]) connect(r receiver[T]) HandlerID {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.nextID++
-	s.handlers[s.nextID] = h
+	s.handlers[s.nextID] = r
 	return s.nextID
+}
+
+// Batched reports whether every handler connected takes batches, so that
+// EmitBatch hands each of them a whole batch (a signal with no handler is
+// not batched).
+func (s *Signal[T]) Batched() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, r := range s.handlers {
+		if r.batch == nil {
+			return false
+		}
+	}
+	return len(s.handlers) > 0
 }
 
 // Disconnect removes the handler; it reports whether it was connected.
@@ -60,7 +112,7 @@ func (s *Signal[T]) Disconnect(id HandlerID) bool {
 
 type connected[T any] struct {
 	id HandlerID
-	h  Handler[T]
+	receiver[T]
 }
 
 // snapshot returns the handlers in connection order, so a handler that
@@ -120,10 +172,41 @@ func (s *Signal[T]) call(ctx context.Context, c connected[T], meta Metadata, dat
 			err = &HandlerError{EventType: s.eventType, EventID: meta.ID, Handler: c.id, Err: fmt.Errorf("panic: %v", r)}
 		}
 	}()
-	if err := c.h(ctx, meta, data); err != nil {
+	if c.batch != nil {
+		return s.callBatch(ctx, c, []Metadata{meta}, []T{data})[0]
+	}
+	if err := c.one(ctx, meta, data); err != nil {
 		return &HandlerError{EventType: s.eventType, EventID: meta.ID, Handler: c.id, Err: err}
 	}
 	return nil
+}
+
+// callBatch runs a batch handler: one *HandlerError (or nil) per event; a
+// panic, or a handler that does not answer for every event, fails them all.
+func (s *Signal[T]) callBatch(ctx context.Context, c connected[T], metas []Metadata, data []T) (errs []error) {
+	fail := func(err error) []error {
+		out := make([]error, len(metas))
+		for i, m := range metas {
+			out[i] = &HandlerError{EventType: s.eventType, EventID: m.ID, Handler: c.id, Err: err}
+		}
+		return out
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			errs = fail(fmt.Errorf("panic: %v", r))
+		}
+	}()
+	res := c.batch(ctx, metas, data)
+	if len(res) != len(metas) {
+		return fail(fmt.Errorf("batch handler answered for %d of %d events", len(res), len(metas)))
+	}
+	errs = make([]error, len(res))
+	for i, err := range res {
+		if err != nil {
+			errs[i] = &HandlerError{EventType: s.eventType, EventID: metas[i].ID, Handler: c.id, Err: err}
+		}
+	}
+	return errs
 }
 
 // Emitter is the untyped face of a Signal, for the consumer, which holds
@@ -136,6 +219,18 @@ type Emitter interface {
 	// what the registry decodes for EventType: nil, or an error saying why
 	// every such message would be dead-lettered.
 	Check() error
+}
+
+// BatchEmitter is an Emitter that can take several events at once.
+type BatchEmitter interface {
+	Emitter
+	// Batched: every handler takes batches, so EmitBatch hands each the
+	// whole batch.
+	Batched() bool
+	// EmitBatch sends the events (each a T or *T) to every handler, a
+	// batch handler once with all of them, another once per event, and
+	// returns one error per event, as Emit would have for it alone.
+	EmitBatch(ctx context.Context, metas []Metadata, values []any, robust bool) []error
 }
 
 // SignalTypeError reports a signal whose Go type is not what its event type
@@ -184,20 +279,72 @@ func (e *EmitTypeError) Error() string {
 
 // Emit implements Emitter.
 func (s *Signal[T]) Emit(ctx context.Context, meta Metadata, value any, robust bool) error {
-	var data T
-	switch v := value.(type) {
-	case T:
-		data = v
-	case *T:
-		if v == nil {
-			return Permanent(&EmitTypeError{EventType: s.eventType, Want: reflect.TypeFor[T]().String(), Got: "nil pointer"})
-		}
-		data = *v
-	default:
-		return Permanent(&EmitTypeError{EventType: s.eventType, Want: reflect.TypeFor[T]().String(), Got: fmt.Sprintf("%T", value)})
+	data, err := s.value(value)
+	if err != nil {
+		return err
 	}
 	if robust {
 		return s.SendRobust(ctx, meta, data)
 	}
 	return s.Send(ctx, meta, data)
+}
+
+// value is what Emit takes, as a T.
+func (s *Signal[T]) value(value any) (T, error) {
+	var data T
+	switch v := value.(type) {
+	case T:
+		return v, nil
+	case *T:
+		if v == nil {
+			return data, Permanent(&EmitTypeError{EventType: s.eventType, Want: reflect.TypeFor[T]().String(), Got: "nil pointer"})
+		}
+		return *v, nil
+	}
+	return data, Permanent(&EmitTypeError{EventType: s.eventType, Want: reflect.TypeFor[T]().String(), Got: fmt.Sprintf("%T", value)})
+}
+
+// EmitBatch implements BatchEmitter. Robust: every handler runs for every
+// event, and an event's errors are joined; otherwise an event stops at its
+// first failing handler, as in Send.
+func (s *Signal[T]) EmitBatch(ctx context.Context, metas []Metadata, values []any, robust bool) []error {
+	errs := make([]error, len(values))
+	data := make([]T, len(values))
+	for i, v := range values {
+		data[i], errs[i] = s.value(v)
+	}
+	for _, c := range s.snapshot() {
+		var idx []int // the events this handler gets
+		for i := range values {
+			if errs[i] == nil || (robust && !isEmitTypeError(errs[i])) {
+				idx = append(idx, i)
+			}
+		}
+		if len(idx) == 0 {
+			break
+		}
+		if c.batch == nil {
+			for _, i := range idx {
+				if err := s.call(ctx, c, metas[i], data[i]); err != nil {
+					errs[i] = errors.Join(errs[i], err)
+				}
+			}
+			continue
+		}
+		ms, ds := make([]Metadata, len(idx)), make([]T, len(idx))
+		for j, i := range idx {
+			ms[j], ds[j] = metas[i], data[i]
+		}
+		for j, err := range s.callBatch(ctx, c, ms, ds) {
+			if err != nil {
+				errs[idx[j]] = errors.Join(errs[idx[j]], err)
+			}
+		}
+	}
+	return errs
+}
+
+func isEmitTypeError(err error) bool {
+	var te *EmitTypeError
+	return errors.As(err, &te)
 }

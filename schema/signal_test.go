@@ -222,3 +222,83 @@ func TestSignalCheckAgreesWithEmit(t *testing.T) {
 		}
 	}
 }
+
+// A batch handler gets a whole batch in one call, in order; a handler that
+// does not take batches gets each event; errors come back per event, every
+// handler's joined when robust; a batch handler's panic or wrong answer
+// count fails the events it was given.
+func TestSignalEmitBatch(t *testing.T) {
+	sig := NewSignal[int]("t")
+	var calls [][]int
+	sig.ConnectBatch(func(_ context.Context, metas []Metadata, data []int) []error {
+		calls = append(calls, append([]int(nil), data...))
+		errs := make([]error, len(data))
+		for i, d := range data {
+			if d == 2 {
+				errs[i] = errors.New("two refused")
+			}
+			if metas[i].ID != fmt.Sprint(d) {
+				errs[i] = fmt.Errorf("event %d came with metadata %s", d, metas[i].ID)
+			}
+		}
+		return errs
+	})
+	if !sig.Batched() {
+		t.Fatal("a signal with only a batch handler is not batched")
+	}
+	var one []int
+	sig.Connect(func(_ context.Context, _ Metadata, d int) error {
+		one = append(one, d)
+		if d == 3 {
+			return errors.New("three refused")
+		}
+		return nil
+	})
+	if sig.Batched() {
+		t.Fatal("a signal with a one-at-a-time handler is batched")
+	}
+	metas := []Metadata{{ID: "1"}, {ID: "2"}, {ID: "3"}, {ID: "x"}}
+	errs := sig.EmitBatch(context.Background(), metas, []any{1, 2, 3, "x"}, true)
+	if len(calls) != 1 || fmt.Sprint(calls[0]) != "[1 2 3]" {
+		t.Fatalf("batch handler calls %v, want one with [1 2 3]", calls)
+	}
+	if fmt.Sprint(one) != "[1 2 3]" {
+		t.Fatalf("one-at-a-time handler saw %v", one)
+	}
+	if errs[0] != nil || errs[1] == nil || errs[2] == nil || !IsPermanent(errs[3]) {
+		t.Fatalf("errors %v", errs)
+	}
+	var he *HandlerError
+	if !errors.As(errs[1], &he) || he.EventID != "2" {
+		t.Fatalf("error of event 2: %v", errs[1])
+	}
+	// Not robust: an event stops at its first failing handler.
+	one, calls = nil, nil
+	errs = sig.EmitBatch(context.Background(), metas[:3], []any{1, 2, 3}, false)
+	if fmt.Sprint(one) != "[1 3]" || errs[1] == nil || errs[2] == nil || errs[0] != nil {
+		t.Fatalf("not robust: second handler saw %v, errors %v", one, errs)
+	}
+	// Sent one at a time, a batch handler gets batches of one.
+	calls = nil
+	if err := sig.Send(context.Background(), Metadata{ID: "1"}, 1); err != nil || len(calls) != 1 || len(calls[0]) != 1 {
+		t.Fatalf("Send: %v, batch calls %v", err, calls)
+	}
+
+	broken := NewSignal[int]("t")
+	broken.ConnectBatch(func(_ context.Context, _ []Metadata, data []int) []error {
+		if len(data) > 1 {
+			panic("boom")
+		}
+		return nil // answers for no event
+	})
+	for _, errs := range [][]error{
+		broken.EmitBatch(context.Background(), metas[:2], []any{1, 2}, true),
+		broken.EmitBatch(context.Background(), metas[:1], []any{1}, true),
+	} {
+		for i, err := range errs {
+			if err == nil {
+				t.Fatalf("event %d of a broken batch handler: no error", i)
+			}
+		}
+	}
+}

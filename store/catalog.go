@@ -207,15 +207,47 @@ const (
 // recorded in the same transaction) and order-safe (an event older than the
 // state held is ignored). Invalid input is an *InvalidInputError.
 func (s *Store) ApplyCourseRun(ctx context.Context, u CourseRunUpdate) (Outcome, error) {
-	parts, want, err := u.validate()
-	if err != nil {
-		return 0, err
+	outs, errs := s.ApplyCourseRuns(ctx, []CourseRunUpdate{u})
+	return outs[0], errs[0]
+}
+
+// ApplyCourseRuns is ApplyCourseRun for several events at once, submitted
+// together so that they share a transaction (group commit, bulk writes);
+// each gets its own outcome or error, and events of one run are applied in
+// the order given.
+func (s *Store) ApplyCourseRuns(ctx context.Context, us []CourseRunUpdate) ([]Outcome, []error) {
+	outs, errs := make([]Outcome, len(us)), make([]error, len(us))
+	runs := make([]*runApply, len(us))
+	var (
+		idx   []int
+		lanes []string
+		reqs  []*applyReq
+	)
+	for i, u := range us {
+		parts, want, err := u.validate()
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		run := &runApply{u: u, parts: parts, keyLower: strings.ToLower(u.CourseKey), want: want}
+		runs[i] = run
+		idx = append(idx, i)
+		// The lane is the course's: its runs share the course row.
+		lanes = append(lanes, strings.ToLower(parts.CourseKey()))
+		reqs = append(reqs, &applyReq{ctx: ctx, fn: s.courseRunTx(ctx, run), run: run})
 	}
-	keyLower := strings.ToLower(u.CourseKey)
-	run := &runApply{u: u, parts: parts, keyLower: keyLower, want: want}
-	outcome := &run.outcome
-	// The lane is the course's: its runs share the course row.
-	fn := func(tx *sql.Tx) error {
+	for j, err := range s.submitAll(ctx, lanes, reqs) {
+		i := idx[j]
+		outs[i], errs[i] = settle(runs[i].outcome, err)
+	}
+	return outs, errs
+}
+
+// courseRunTx is one course-run apply written the per-event way, in tx:
+// the group path's fallback, and the path of a group of one.
+func (s *Store) courseRunTx(ctx context.Context, run *runApply) func(tx *sql.Tx) error {
+	u, parts, want, keyLower, outcome := run.u, run.parts, run.want, run.keyLower, &run.outcome
+	return func(tx *sql.Tx) error {
 		now := s.now().UTC().Truncate(storedPrecision)
 		if err := s.lockKey(ctx, tx, "course_run:"+keyLower); err != nil {
 			return err
@@ -252,8 +284,6 @@ func (s *Store) ApplyCourseRun(ctx context.Context, u CourseRunUpdate) (Outcome,
 		}
 		return s.recordEvent(ctx, tx, u.EventID, "course_run", *outcome, now, u.Reapply)
 	}
-	err = s.submit(ctx, strings.ToLower(parts.CourseKey()), &applyReq{ctx: ctx, fn: fn, run: run})
-	return settle(run.outcome, err)
 }
 
 // errRecorded rolls back an apply whose event the inbox already holds.

@@ -144,29 +144,51 @@ func (s *Store) applyTx(ctx context.Context, laneKey string, fn func(*sql.Tx) er
 
 // submit queues r in the lane of laneKey and waits for its answer.
 func (s *Store) submit(ctx context.Context, laneKey string, r *applyReq) error {
+	return s.submitAll(ctx, []string{laneKey}, []*applyReq{r})[0]
+}
+
+// submitAll queues every apply of rs, rs[i] in the lane of laneKeys[i],
+// before waiting for any: applies submitted together share a group (or
+// the next one, if the lane was idle and took the first alone), and keep
+// their order within a lane.
+func (s *Store) submitAll(ctx context.Context, laneKeys []string, rs []*applyReq) []error {
+	errs := make([]error, len(rs))
 	if s.maxGroup <= 1 || s.queues == nil {
-		return s.inTx(ctx, r.fn)
+		for i, r := range rs {
+			errs[i] = s.inTx(ctx, r.fn)
+		}
+		return errs
 	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(laneKey))
-	q := s.queues[h.Sum32()%uint32(len(s.queues))]
-	r.done = make(chan struct{})
-	select {
-	case q <- r:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.closing:
-		return errStoreClosed
+	queued := make([]bool, len(rs))
+	for i, r := range rs {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(laneKeys[i]))
+		q := s.queues[h.Sum32()%uint32(len(s.queues))]
+		r.done = make(chan struct{})
+		select {
+		case q <- r:
+			queued[i] = true
+		case <-ctx.Done():
+			errs[i] = ctx.Err()
+		case <-s.closing:
+			errs[i] = errStoreClosed
+		}
 	}
-	select {
-	case <-r.done:
-		return r.err
-	case <-ctx.Done():
-		// It may still commit: the inbox recognises a redelivery.
-		return ctx.Err()
-	case <-s.stopped:
-		return errStoreClosed
+	for i, r := range rs {
+		if !queued[i] {
+			continue
+		}
+		select {
+		case <-r.done:
+			errs[i] = r.err
+		case <-ctx.Done():
+			// It may still commit: the inbox recognises a redelivery.
+			errs[i] = ctx.Err()
+		case <-s.stopped:
+			errs[i] = errStoreClosed
+		}
 	}
+	return errs
 }
 
 func (s *Store) commitLoop(q chan *applyReq) {

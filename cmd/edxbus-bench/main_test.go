@@ -31,7 +31,7 @@ func TestBenchWritesAReport(t *testing.T) {
 			report := readBenchReport(t, dir, "| events | 300 |", "| applied in store | 300 |", "Run: 300 events, flat out",
 				"embedded broker in this process", "Redis: in-process", "Avro payload", "throughput", "latency p50", "latency p99.9",
 				"latency max", "Avro encode", "Redis commands per event", "broker: relay send → receipt", "CPU", "peak RSS",
-				"raw produce → consume, same broker, one message per send", "with client batching", "pipelined SET NX", "(64 workers)", "store applies per transaction", "relay records per group", "CPU per event",
+				"raw produce → consume, same broker, one message per send", "with client batching", "pipelined SET NX", "(64 workers, batches of up to 64)", "consumer messages per batch", "store applies per transaction", "relay records per group", "CPU per event",
 				"`--redis-url` measures against a real server")
 			if !strings.Contains(report, "Command: `edxbus-bench --events 300 --log-level error --report-dir "+dir+" --via "+via+"`") {
 				t.Errorf("report does not state the command:\n%s", report)

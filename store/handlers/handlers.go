@@ -95,25 +95,46 @@ type Catalog struct {
 
 // Handle is a schema.Handler for *schema.CourseCatalogInfoChanged.
 func (c *Catalog) Handle(ctx context.Context, meta schema.Metadata, ev *schema.CourseCatalogInfoChanged) error {
-	if ev == nil {
-		return schema.Permanent(fmt.Errorf("catalog: empty event"))
+	return c.HandleBatch(ctx, []schema.Metadata{meta}, []*schema.CourseCatalogInfoChanged{ev})[0]
+}
+
+// HandleBatch is a schema.BatchHandler for *schema.CourseCatalogInfoChanged:
+// the events' applies are submitted to the store together
+// (store.ApplyCourseRuns), so that they share a transaction.
+func (c *Catalog) HandleBatch(ctx context.Context, metas []schema.Metadata, evs []*schema.CourseCatalogInfoChanged) []error {
+	errs := make([]error, len(evs))
+	var (
+		idx     []int
+		updates []store.CourseRunUpdate
+	)
+	for i, ev := range evs {
+		switch {
+		case ev == nil:
+			errs[i] = schema.Permanent(fmt.Errorf("catalog: empty event"))
+		case !c.PublisherEnabled:
+			c.Log.Warn().Str("event_id", metas[i].ID).Str("course_run", ev.CatalogInfo.CourseKey).
+				Msg("publisher is disabled: catalog event received but not applied")
+			c.Outcomes.count("catalog", "skipped")
+		default:
+			u := courseRunUpdate(metas[i], ev)
+			u.Reapply = schema.Reapplying(ctx)
+			idx, updates = append(idx, i), append(updates, u)
+		}
 	}
-	info := ev.CatalogInfo
-	if !c.PublisherEnabled {
-		c.Log.Warn().Str("event_id", meta.ID).Str("course_run", info.CourseKey).
-			Msg("publisher is disabled: catalog event received but not applied")
-		c.Outcomes.count("catalog", "skipped")
-		return nil
+	if len(updates) == 0 {
+		return errs
 	}
-	u := courseRunUpdate(meta, ev)
-	u.Reapply = schema.Reapplying(ctx)
-	outcome, err := c.Store.ApplyCourseRun(ctx, u)
-	if err != nil {
-		return classify("catalog: apply "+info.CourseKey, err)
+	outcomes, applyErrs := c.Store.ApplyCourseRuns(ctx, updates)
+	for j, i := range idx {
+		key := evs[i].CatalogInfo.CourseKey
+		if err := applyErrs[j]; err != nil {
+			errs[i] = classify("catalog: apply "+key, err)
+			continue
+		}
+		c.Outcomes.count("catalog", outcomes[j].String())
+		c.Log.Debug().Str("event_id", metas[i].ID).Str("course_run", key).Stringer("outcome", outcomes[j]).Msg("catalog event applied")
 	}
-	c.Outcomes.count("catalog", outcome.String())
-	c.Log.Debug().Str("event_id", meta.ID).Str("course_run", info.CourseKey).Stringer("outcome", outcome).Msg("catalog event applied")
-	return nil
+	return errs
 }
 
 // courseRunUpdate is the store update a catalog event makes.
@@ -259,7 +280,11 @@ type Set struct {
 // Go type is not what its event type decodes to, which would otherwise
 // dead-letter every message of that type.
 func NewSet(c *Catalog, g *Grades) (*Set, error) {
-	s := &Set{Catalog: on(schema.EventCourseCatalogInfoChanged, c.Handle)}
+	// The catalog signal takes batches: a consumer taking messages in
+	// batches hands their applies to the store together.
+	catalog := schema.NewSignal[*schema.CourseCatalogInfoChanged](schema.EventCourseCatalogInfoChanged)
+	catalog.ConnectBatch(c.HandleBatch)
+	s := &Set{Catalog: catalog}
 	s.emitters = []schema.Emitter{
 		s.Catalog,
 		on(schema.EventPersistentGradeSummaryChanged, g.HandleGradeSummary),
