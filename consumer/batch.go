@@ -66,8 +66,7 @@ func (c *Consumer) processBatch(ctx context.Context, msgs []bus.Message) {
 	vs := make([]verdict, len(msgs))
 	var held, toClaim, toRun []int
 	for i, msg := range msgs {
-		d := &delivery{msg: msg, start: time.Now()}
-		d.reapply = c.cfg.ReplayMode == ReplayReapply && !c.rewoundAt.IsZero() && msg.PublishTime().Before(c.rewoundAt)
+		d := c.newDelivery(msg)
 		ds[i] = d
 		var pass bool
 		if vs[i], pass = c.prepared(ctx, d); !pass {

@@ -75,9 +75,16 @@ func chain(last handleFunc, steps ...step) handleFunc {
 
 // process takes one message through the steps and settles it.
 func (c *Consumer) process(ctx context.Context, msg bus.Message) {
+	d := c.newDelivery(msg)
+	c.settle(ctx, d, c.steps(ctx, d))
+}
+
+// newDelivery starts msg on its way; a message of a ReplayReapply rewind is
+// marked to be applied again.
+func (c *Consumer) newDelivery(msg bus.Message) *delivery {
 	d := &delivery{msg: msg, start: time.Now()}
 	d.reapply = c.cfg.ReplayMode == ReplayReapply && !c.rewoundAt.IsZero() && msg.PublishTime().Before(c.rewoundAt)
-	c.settle(ctx, d, c.steps(ctx, d))
+	return d
 }
 
 // recoverPanics makes a panic in a later step (decoding, say; the handlers
