@@ -116,8 +116,9 @@ type Sender interface {
 	// only if everything in it was stored before. It returns when every
 	// message has its receipt, after done has been called once per message
 	// (with its index in msgs), or with the first error (ctx ended, the
-	// sender closed, the group refused). Calls on one sender must not
-	// overlap.
+	// sender closed, the group refused); after an error return done may
+	// still be called for messages the transport settles later. Calls on
+	// one sender must not overlap.
 	SendGroup(ctx context.Context, msgs []*OutgoingMessage, done func(i int, id MessageID, err error)) error
 	// Flush waits until every queued message has its receipt or its error.
 	Flush() error
