@@ -43,10 +43,17 @@ func TestPostgresRestartAndKill(t *testing.T) {
 	if _, err := db.ExecContext(ctx, `INSERT INTO kept VALUES (2)`); err != nil {
 		t.Fatalf("after a restart: %v", err)
 	}
+	// A connection of its own: the pool would dial again, and another
+	// test's throwaway server may have taken the freed port meanwhile.
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	pg.Kill(t)
-	if err := db.PingContext(ctx); err == nil {
+	if err := conn.PingContext(ctx); err == nil {
 		t.Fatal("ping succeeded on a killed server")
 	}
+	_ = conn.Close()
 	pg.Start(t)
 	if n := count(t, db); n != 2 {
 		t.Fatalf("%d rows after crash recovery, want 2", n)
