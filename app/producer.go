@@ -35,12 +35,15 @@ type ProducerConfig struct {
 	// StartWait is how long start-up waits for the broker before the
 	// relay goes on connecting in the background (producer.WithStartWait).
 	StartWait time.Duration
+	// RelayMaxGroup: most records the relay sends as one Pulsar batch
+	// (producer.WithGroupLimits).
+	RelayMaxGroup int
 }
 
 // DefaultProducerConfig keeps the outbox in dir.
 func DefaultProducerConfig(dir string) ProducerConfig {
 	return ProducerConfig{OutboxDir: dir, MaxOutbox: 100_000, MaxMessageSize: 5<<20 - 64<<10, StartWait: 5 * time.Second,
-		MaxEventTimeSkew: schema.DefaultMaxEventTimeSkew}
+		MaxEventTimeSkew: schema.DefaultMaxEventTimeSkew, RelayMaxGroup: producer.DefaultGroupLimits.MaxMessages}
 }
 
 // RegisterFlags binds the producer's flags.
@@ -50,6 +53,7 @@ func (c *ProducerConfig) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ProducerName, "producer-name", c.ProducerName, "stable Pulsar producer name for broker dedup (default: derived from the host, the outbox path and the outbox file's random id)")
 	fs.IntVar(&c.MaxOutbox, "outbox-max-records", c.MaxOutbox, "records the outbox holds before callers get 503")
 	fs.IntVar(&c.MaxMessageSize, "max-event-size", c.MaxMessageSize, "largest encoded event accepted, in bytes")
+	fs.IntVar(&c.RelayMaxGroup, "relay-max-group", c.RelayMaxGroup, "most outbox records the relay sends as one Pulsar batch (also at most 512 KiB; what is waiting goes at once, so a low rate sends groups of one); 1 sends each record alone")
 	// `run` has a consumer too, whose flag of the same name then covers both
 	// sides, copied by the command.
 	if fs.Lookup("max-event-time-skew") == nil {
@@ -92,6 +96,9 @@ func (s *ProducerSide) Close(timeout time.Duration) {
 // BuildProducer opens the outbox, builds the producer and starts the relay
 // on t.
 func BuildProducer(ctx context.Context, c ProducerConfig, p PulsarConfig, t bus.Transport, reg prometheus.Registerer, log zerolog.Logger) (*ProducerSide, error) {
+	if c.RelayMaxGroup < 1 || c.RelayMaxGroup > 10_000 {
+		return nil, fmt.Errorf("--relay-max-group %d: want 1 to 10000", c.RelayMaxGroup)
+	}
 	cfg, err := c.Routing(p)
 	if err != nil {
 		return nil, err
@@ -117,7 +124,8 @@ func BuildProducer(ctx context.Context, c ProducerConfig, p PulsarConfig, t bus.
 		name = producer.DefaultProducerName(abs, box.ID())
 	}
 	relay := producer.NewRelay(t, prod, producer.WithProducerName(name), producer.WithRelayLogger(log),
-		producer.WithMaxReconnectDelay(p.MaxReconnectDelay), producer.WithStartWait(c.StartWait))
+		producer.WithMaxReconnectDelay(p.MaxReconnectDelay), producer.WithStartWait(c.StartWait),
+		producer.WithGroupLimits(bus.GroupLimits{MaxMessages: c.RelayMaxGroup, MaxBytes: producer.DefaultGroupLimits.MaxBytes}))
 	if err := relay.Start(ctx); err != nil {
 		_ = box.Close()
 		return nil, err
