@@ -219,11 +219,19 @@ func (p *Postgres) kill() {
 	if !p.running() {
 		return
 	}
-	// The server runs in its own process group: its backends die with it,
-	// so none is left holding the shared memory the next start must claim.
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	// The server runs in its own process group, but every backend makes
+	// itself a group (and session) leader, so they are killed one by one
+	// too, found as the postmaster's children before it dies: none may be
+	// left answering its client or holding the shared memory the next
+	// start must claim.
+	pid := p.cmd.Process.Pid
+	kids := childrenOf(pid)
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	for _, kid := range kids {
+		_ = syscall.Kill(kid, syscall.SIGKILL)
+	}
 	<-p.done
-	for deadline := time.Now().Add(10 * time.Second); groupAlive(p.cmd.Process.Pid) && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(10 * time.Second); (groupAlive(pid) || anyAlive(kids)) && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
@@ -359,7 +367,35 @@ func freePort(t testing.TB) int {
 // do not count: they hold no shared memory, and where PID 1 reaps nothing (a
 // bare container) they never go away. Without /proc it reports false.
 func groupAlive(pgid int) bool {
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	return len(processes(func(_, pgrp int) bool { return pgrp == pgid })) > 0
+}
+
+// childrenOf lists the live processes whose parent is pid.
+func childrenOf(pid int) []int {
+	return processes(func(ppid, _ int) bool { return ppid == pid })
+}
+
+// anyAlive reports whether one of pids is a live (not zombie) process.
+func anyAlive(pids []int) bool {
+	for _, pid := range pids {
+		if len(processes(func(int, int) bool { return true }, pid)) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// processes lists the live processes (of only, when given) whose parent
+// and group match.
+func processes(match func(ppid, pgrp int) bool, only ...int) []int {
+	var stats []string
+	for _, pid := range only {
+		stats = append(stats, "/proc/"+strconv.Itoa(pid)+"/stat")
+	}
+	if len(only) == 0 {
+		stats, _ = filepath.Glob("/proc/[0-9]*/stat")
+	}
+	var out []int
 	for _, f := range stats {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -367,9 +403,15 @@ func groupAlive(pgid int) bool {
 		}
 		// pid (comm) state ppid pgrp …; comm may hold spaces and parentheses.
 		fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if len(fields) > 2 && fields[0] != "Z" && fields[2] == strconv.Itoa(pgid) {
-			return true
+		if len(fields) < 3 || fields[0] == "Z" {
+			continue
+		}
+		ppid, _ := strconv.Atoi(fields[1])
+		pgrp, _ := strconv.Atoi(fields[2])
+		if match(ppid, pgrp) {
+			pid, _ := strconv.Atoi(strings.Fields(string(b))[0])
+			out = append(out, pid)
 		}
 	}
-	return false
+	return out
 }
