@@ -50,7 +50,7 @@ func DefaultProducerConfig(dir string) ProducerConfig {
 func (c *ProducerConfig) RegisterFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.OutboxDir, "outbox-dir", c.OutboxDir, "directory of the durable outbox (one producer process per directory)")
 	fs.StringVar(&c.ConfigPath, "producer-config", c.ConfigPath, "YAML or JSON file shaped like EVENT_BUS_PRODUCER_CONFIG (default: the typed events on their Open edX topics)")
-	fs.StringVar(&c.ProducerName, "producer-name", c.ProducerName, "stable Pulsar producer name for broker dedup (default: derived from the host, the outbox path and the outbox file's random id)")
+	fs.StringVar(&c.ProducerName, "producer-name", c.ProducerName, "stable Pulsar producer name for broker dedup (default: derived from the host, the outbox path and the outbox file's random id); an outbox file made again needs a new one, or the broker drops its events as resends")
 	fs.IntVar(&c.MaxOutbox, "outbox-max-records", c.MaxOutbox, "records the outbox holds before callers get 503")
 	fs.IntVar(&c.MaxMessageSize, "max-event-size", c.MaxMessageSize, "largest encoded event accepted, in bytes")
 	fs.IntVar(&c.RelayMaxGroup, "relay-max-group", c.RelayMaxGroup, "most outbox records the relay sends as one Pulsar batch (also at most 512 KiB; what is waiting goes at once, so a low rate sends groups of one); 1 sends each record alone")
