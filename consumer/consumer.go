@@ -190,6 +190,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 		}
 	}()
+	return c.receive(ctx, func(msg bus.Message) chan<- bus.Message { return queues[c.queueOf(msg)] })
+}
+
+// receive hands each message received to the queue queueFor gives, until
+// ctx ends.
+func (c *Consumer) receive(ctx context.Context, queueFor func(bus.Message) chan<- bus.Message) error {
 	for {
 		msg, err := c.sub.Receive(ctx)
 		if err != nil {
@@ -200,7 +206,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			continue
 		}
 		select {
-		case queues[c.queueOf(msg)] <- msg:
+		case queueFor(msg) <- msg:
 		case <-ctx.Done():
 			c.sub.Nack(msg) // not started: hand it back
 			return nil
@@ -215,22 +221,7 @@ func (c *Consumer) receiveBatches(ctx context.Context) error {
 	wg := c.runBatches(ctx, incoming)
 	defer wg.Wait()
 	defer close(incoming) // what is buffered is still handled
-	for {
-		msg, err := c.sub.Receive(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			c.log.Error().Err(err).Msg("receive")
-			continue
-		}
-		select {
-		case incoming <- msg:
-		case <-ctx.Done():
-			c.sub.Nack(msg) // not started: hand it back
-			return nil
-		}
-	}
+	return c.receive(ctx, func(bus.Message) chan<- bus.Message { return incoming })
 }
 
 // queueOf is the worker queue of msg: its key's, with OrderByKey.

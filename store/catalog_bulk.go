@@ -63,10 +63,12 @@ func bulkRuns(group []*applyReq) bool {
 	return true
 }
 
+// marks is "?, ?, …": n placeholders.
+func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
 // placeholders is "(?, …), (?, …)": rows rows of cols placeholders.
 func placeholders(rows, cols int) string {
-	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
-	return strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
+	return strings.TrimSuffix(strings.Repeat("("+marks(cols)+"), ", rows), ", ")
 }
 
 const runColumns = `title_override, start_at, end_at, enrollment_start, enrollment_end,
@@ -178,8 +180,7 @@ func (s *Store) bulkExec(ctx context.Context, tx *sql.Tx, query string, args []a
 
 // recordedEvents are those of ids the inbox holds.
 func (s *Store) recordedEvents(ctx context.Context, tx *sql.Tx, ids []any) (map[string]bool, error) {
-	rows, err := tx.QueryContext(ctx, s.sqlFor(`SELECT event_id FROM applied_events WHERE event_id IN (`+
-		strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`)`), ids...)
+	rows, err := tx.QueryContext(ctx, s.sqlFor(`SELECT event_id FROM applied_events WHERE event_id IN (`+marks(len(ids))+`)`), ids...)
 	if err != nil {
 		return nil, fmt.Errorf("store: read the inbox: %w", err)
 	}
@@ -201,7 +202,7 @@ func (s *Store) recordedEvents(ctx context.Context, tx *sql.Tx, ids []any) (map[
 // readRuns reads the runs of keys (locking them on MySQL, see lockKey).
 func (s *Store) readRuns(ctx context.Context, tx *sql.Tx, keys []any) (map[string]*heldRun, error) {
 	rows, err := tx.QueryContext(ctx, s.sqlFor(`SELECT key_lower, `+runColumns+`, modified_at FROM course_runs WHERE key_lower IN (`+
-		strings.TrimSuffix(strings.Repeat("?, ", len(keys)), ", ")+`){{FOR UPDATE}}`), keys...)
+		marks(len(keys))+`){{FOR UPDATE}}`), keys...)
 	if err != nil {
 		return nil, fmt.Errorf("store: read course runs: %w", err)
 	}

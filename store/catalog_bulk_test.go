@@ -188,3 +188,22 @@ func TestBulkRunGroupThatFailsIsWrittenPerEvent(t *testing.T) {
 		t.Fatalf("group stats %+v, want one bulk write fallen back to savepoints", g)
 	}
 }
+
+// Invalid input in a batch is refused alone; the rest is applied.
+func TestApplyCourseRunsRefusesInvalidOnesAlone(t *testing.T) {
+	s, _ := backendNamed("sqlite").open(t)
+	good, bad, other := baseUpdate("e-good", 0), baseUpdate("e-bad", time.Hour), baseUpdate("e-other", 0)
+	bad.CourseKey = "not-a-course-key"
+	other.CourseKey = "course-v1:edX+Other+1"
+	outs, errs := s.ApplyCourseRuns(context.Background(), []CourseRunUpdate{good, bad, other})
+	var invalid *InvalidInputError
+	if errs[0] != nil || errs[2] != nil || !errors.As(errs[1], &invalid) {
+		t.Fatalf("errors %v, want only the second invalid", errs)
+	}
+	if outs[0] != OutcomeApplied || outs[2] != OutcomeApplied {
+		t.Fatalf("outcomes %v", outs)
+	}
+	if c := contentsOf(t, s); len(c.Runs) != 2 || len(c.Inbox) != 2 {
+		t.Fatalf("%d runs, %d inbox rows, want 2 and 2", len(c.Runs), len(c.Inbox))
+	}
+}
